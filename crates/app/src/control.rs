@@ -1,0 +1,150 @@
+//! The control loop: rescan → type → translate → apply, once per burst of changes.
+
+use crate::{AppOptions, LiveState};
+use arc_swap::ArcSwap;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use trellis_model::{Diagnostic, ResourceSet};
+use trellis_provider_file::{FileProvider, Snapshot};
+use trellis_translate::{translate, Translation};
+
+/// Time to let a burst of file events settle before rescanning.
+const DEBOUNCE: Duration = Duration::from_millis(25);
+
+/// One load of a directory, without serving anything (for `validate` and `translate`).
+pub fn load_once(options: &AppOptions) -> (Translation, Vec<Diagnostic>) {
+    let snapshot = FileProvider::new(&options.config_dir).load();
+    let (resources, mut diagnostics) = ResourceSet::from_objects(snapshot.objects);
+    diagnostics.splice(0..0, snapshot.diagnostics);
+    (translate(&resources, &options.translate), diagnostics)
+}
+
+pub(crate) struct Control {
+    options: AppOptions,
+    provider: FileProvider,
+    proxy: Arc<trellis_proxy::Proxy>,
+    state: Arc<ArcSwap<LiveState>>,
+    last_snapshot: Option<Snapshot>,
+    logged: BTreeSet<String>,
+}
+
+impl Control {
+    pub(crate) fn new(
+        options: AppOptions,
+        proxy: Arc<trellis_proxy::Proxy>,
+        state: Arc<ArcSwap<LiveState>>,
+    ) -> Control {
+        Control {
+            provider: FileProvider::new(&options.config_dir),
+            options,
+            proxy,
+            state,
+            last_snapshot: None,
+            logged: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) async fn run(&mut self, mut changes: mpsc::Receiver<()>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = changes.recv() => tokio::time::sleep(DEBOUNCE).await,
+                _ = tokio::time::sleep(self.options.poll_interval) => {}
+                _ = stop.changed() => return,
+            }
+            // Events that arrived while settling are covered by this rescan.
+            while changes.try_recv().is_ok() {}
+            if *stop.borrow() {
+                return;
+            }
+            self.reload().await;
+        }
+    }
+
+    /// Rescans and applies; a no-op when nothing changed. Never fails: problems are logged,
+    /// published as diagnostics, and the last good configuration keeps serving.
+    pub(crate) async fn reload(&mut self) {
+        let started = Instant::now();
+        let snapshot = self.provider.load();
+        if self.last_snapshot.as_ref() == Some(&snapshot) {
+            return;
+        }
+        self.last_snapshot = Some(snapshot.clone());
+        let options = self.options.translate.clone();
+        let translated = tokio::task::spawn_blocking(move || {
+            let (resources, mut diagnostics) = ResourceSet::from_objects(snapshot.objects);
+            diagnostics.splice(0..0, snapshot.diagnostics);
+            (translate(&resources, &options), diagnostics)
+        })
+        .await;
+        let (translation, mut diagnostics) = match translated {
+            Ok(t) => t,
+            Err(e) => {
+                // A translator bug must not take the gateway down: keep serving the last config.
+                tracing::error!(error = %e, "translation failed; keeping the last good configuration");
+                return;
+            }
+        };
+        let previous = self.state.load_full();
+        let ir = if *previous.ir == translation.ir && previous.version > 0 {
+            previous.ir.clone()
+        } else {
+            let ir = Arc::new(translation.ir);
+            match self.proxy.apply(ir.clone()).await {
+                Ok(report) => {
+                    for (bind, error) in report.bind_errors {
+                        diagnostics.push(Diagnostic {
+                            source: "proxy".into(),
+                            object: Some(bind),
+                            message: format!("cannot listen: {error}"),
+                        });
+                    }
+                    ir
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "configuration rejected by the proxy; keeping the last good one");
+                    diagnostics.push(Diagnostic {
+                        source: "proxy".into(),
+                        object: None,
+                        message: format!("configuration rejected, last good one kept: {e}"),
+                    });
+                    previous.ir.clone()
+                }
+            }
+        };
+        self.log_new_problems(&translation.statuses, &diagnostics);
+        let version = previous.version + 1;
+        self.state.store(Arc::new(LiveState {
+            version,
+            objects: translation.statuses,
+            diagnostics,
+            ir,
+        }));
+        tracing::info!(version, elapsed_ms = started.elapsed().as_millis() as u64, "configuration live");
+    }
+
+    /// Logs each diagnostic and each False condition once, when it first appears.
+    fn log_new_problems(&mut self, statuses: &[trellis_translate::ObjectStatus], diagnostics: &[Diagnostic]) {
+        let mut now = BTreeSet::new();
+        for d in diagnostics {
+            let line = match &d.object {
+                Some(o) => format!("{}: {o}: {}", d.source, d.message),
+                None => format!("{}: {}", d.source, d.message),
+            };
+            if !self.logged.contains(&line) {
+                tracing::warn!("{line}");
+            }
+            now.insert(line);
+        }
+        for s in statuses {
+            for problem in crate::admin::false_conditions(s) {
+                if !self.logged.contains(&problem) {
+                    tracing::warn!("{problem}");
+                }
+                now.insert(problem);
+            }
+        }
+        self.logged = now;
+    }
+}

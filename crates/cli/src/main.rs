@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    trellis_cli::main_from_args(std::env::args().collect())
+}

@@ -1,0 +1,72 @@
+//! Resource types Trellis understands (Gateway API v1.6.1, core Kubernetes kinds it reads, and the
+//! `trellis.dev` kinds) with the exact JSON shape an API server returns, plus [`ResourceSet`]: the
+//! plain immutable snapshot every provider produces and the translator consumes.
+//!
+//! Start at [`ResourceSet::from_objects`]; the types live in [`meta`], [`gateway`],
+//! [`httproute`] and [`core`].
+
+pub mod core;
+pub mod gateway;
+pub mod httproute;
+pub mod meta;
+mod set;
+
+pub use crate::core::{
+    Backend, BackendEndpoint, BackendSpec, ConfigMap, EndpointConditions, EndpointPort,
+    EndpointSlice, Namespace, Secret, Service, ServicePort, ServiceSpec, SliceEndpoint,
+};
+pub use gateway::{
+    AllowedRoutes, Gateway, GatewayClass, GatewayClassSpec, GatewaySpec, GatewaySpecAddress,
+    Listener, ListenerTls, ParametersReference, ReferenceGrant, ReferenceGrantFrom,
+    ReferenceGrantSpec, ReferenceGrantTo, RouteGroupKind, RouteNamespaces, SecretObjectReference,
+};
+pub use httproute::*;
+pub use meta::{IntOrString, LabelSelector, LabelSelectorRequirement, ObjectMeta};
+pub use set::{ObjectKey, ResourceSet, UnsupportedObject};
+
+use serde::{Deserialize, Serialize};
+
+/// API group of the Gateway API kinds.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+/// API group of Trellis' own kinds.
+pub const TRELLIS_GROUP: &str = "trellis.dev";
+/// Label every Namespace carries with its own name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// One raw object as read by a provider, before typing. `source` names where it came from
+/// (`path/to/file.yaml#2` for the third document of a file) so errors can point at it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourcedObject {
+    pub source: String,
+    pub value: serde_json::Value,
+}
+
+/// Something wrong with the input that is not a Gateway API status (unparseable YAML, an
+/// unknown kind, a document without a name). Reported in logs, `validate` and the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    pub source: String,
+    /// `Kind namespace/name` when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    pub message: String,
+}
+
+/// Parses a (multi-document) YAML text into JSON values; empty documents are skipped. Errors
+/// carry line/column.
+pub fn parse_yaml_documents(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Splits an `apiVersion` into (group, version); the core group is `""`.
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    match api_version.rsplit_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", api_version),
+    }
+}
+
+#[cfg(test)]
+mod tests;

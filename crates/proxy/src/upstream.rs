@@ -1,0 +1,251 @@
+//! Upstream side: one keep-alive pool (a hyper-util legacy `Client`) per endpoint and protocol,
+//! reused across configurations, plus round-robin clusters and error classification.
+
+use crate::body::ProxyBody;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use trellis_ir::{Endpoint, UpstreamProtocol};
+
+pub(crate) type UpstreamClient = Client<EndpointConnector, ProxyBody>;
+
+/// A connected upstream socket.
+pub(crate) enum UpStream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Connection for UpStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for UpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            UpStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            UpStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            UpStream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            UpStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Connects to one fixed endpoint whatever URI the client asks for; bounded by `timeout`.
+#[derive(Clone)]
+pub(crate) struct EndpointConnector {
+    target: Arc<Endpoint>,
+    timeout: Duration,
+}
+
+type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<TokioIo<UpStream>>> + Send>>;
+
+impl tower_service::Service<http::Uri> for EndpointConnector {
+    type Response = TokioIo<UpStream>;
+    type Error = io::Error;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: http::Uri) -> Self::Future {
+        let target = self.target.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connect(&target)).await {
+                Ok(r) => r.map(TokioIo::new),
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+            }
+        })
+    }
+}
+
+async fn connect(target: &Endpoint) -> io::Result<UpStream> {
+    let tcp = match target {
+        Endpoint::Socket(addr) => TcpStream::connect(addr).await?,
+        Endpoint::Host { host, port } => TcpStream::connect((host.as_str(), *port)).await?,
+        Endpoint::Unix(path) => return Ok(UpStream::Unix(UnixStream::connect(path).await?)),
+    };
+    tcp.set_nodelay(true)?;
+    Ok(UpStream::Tcp(tcp))
+}
+
+/// An endpoint with its pool.
+pub(crate) struct EndpointRt {
+    pub endpoint: Endpoint,
+    pub client: UpstreamClient,
+}
+
+impl EndpointRt {
+    /// Authority used in upstream URIs when the request has no usable host.
+    pub(crate) fn authority(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Socket(a) => a.to_string(),
+            Endpoint::Host { host, port } => format!("{host}:{port}"),
+            Endpoint::Unix(_) => "localhost".to_string(),
+        }
+    }
+}
+
+pub(crate) struct ClusterRt {
+    pub name: String,
+    pub protocol: UpstreamProtocol,
+    pub endpoints: Vec<Arc<EndpointRt>>,
+    next: AtomicUsize,
+}
+
+impl ClusterRt {
+    pub(crate) fn pick(&self) -> Option<&Arc<EndpointRt>> {
+        if self.endpoints.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len();
+        self.endpoints.get(i)
+    }
+}
+
+/// Pools outlive configurations so keep-alive connections survive an apply.
+#[derive(Default)]
+pub(crate) struct PoolRegistry {
+    pools: Mutex<HashMap<String, Arc<EndpointRt>>>,
+}
+
+impl PoolRegistry {
+    /// Builds cluster runtimes for `clusters`, reusing pools, and forgets unused pools.
+    pub(crate) fn clusters(
+        &self,
+        clusters: &[trellis_ir::Cluster],
+        connect_timeout: Duration,
+    ) -> HashMap<String, Arc<ClusterRt>> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        let mut used = HashMap::new();
+        let mut out = HashMap::new();
+        for c in clusters {
+            let endpoints = c
+                .endpoints
+                .iter()
+                .map(|e| {
+                    // IR types are not Hash; their Debug form is a faithful key.
+                    let key = format!("{:?}|{:?}", c.protocol, e);
+                    let rt = pools
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(new_endpoint(e, c.protocol, connect_timeout)));
+                    used.insert(key, rt.clone());
+                    rt
+                })
+                .collect();
+            let rt = ClusterRt {
+                name: c.name.clone(),
+                protocol: c.protocol,
+                endpoints,
+                next: AtomicUsize::new(0),
+            };
+            out.insert(c.name.clone(), Arc::new(rt));
+        }
+        *pools = used;
+        out
+    }
+}
+
+fn new_endpoint(e: &Endpoint, protocol: UpstreamProtocol, timeout: Duration) -> EndpointRt {
+    let connector = EndpointConnector { target: Arc::new(e.clone()), timeout };
+    let mut b = Client::builder(TokioExecutor::new());
+    b.pool_idle_timeout(Duration::from_secs(60))
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .set_host(false);
+    if protocol == UpstreamProtocol::H2c {
+        b.http2_only(true);
+    }
+    EndpointRt { endpoint: e.clone(), client: b.build(connector) }
+}
+
+/// Why an upstream attempt failed, for status codes, retries, logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpstreamError {
+    ConnectRefused,
+    ConnectTimeout,
+    ConnectOther,
+    /// Reset / closed / protocol error after connecting.
+    Io,
+    /// The per-attempt (backend request) timeout fired.
+    Timeout,
+}
+
+impl UpstreamError {
+    pub(crate) fn classify(e: &hyper_util::client::legacy::Error) -> UpstreamError {
+        if e.is_connect() {
+            let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+            while let Some(s) = src {
+                if let Some(io) = s.downcast_ref::<io::Error>() {
+                    return match io.kind() {
+                        io::ErrorKind::TimedOut => UpstreamError::ConnectTimeout,
+                        io::ErrorKind::ConnectionRefused => UpstreamError::ConnectRefused,
+                        _ => UpstreamError::ConnectOther,
+                    };
+                }
+                src = s.source();
+            }
+            return UpstreamError::ConnectOther;
+        }
+        UpstreamError::Io
+    }
+
+    pub(crate) fn status(self) -> http::StatusCode {
+        match self {
+            UpstreamError::ConnectRefused | UpstreamError::ConnectOther => {
+                http::StatusCode::SERVICE_UNAVAILABLE
+            }
+            UpstreamError::ConnectTimeout | UpstreamError::Timeout => {
+                http::StatusCode::GATEWAY_TIMEOUT
+            }
+            UpstreamError::Io => http::StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    pub(crate) fn kind(self) -> &'static str {
+        match self {
+            UpstreamError::ConnectRefused => "connect_refused",
+            UpstreamError::ConnectTimeout => "connect_timeout",
+            UpstreamError::ConnectOther => "connect_error",
+            UpstreamError::Io => "reset",
+            UpstreamError::Timeout => "timeout",
+        }
+    }
+}
