@@ -50,7 +50,12 @@ fn ca(cn: &str) -> Result<Ca, CertError> {
     Ok(Ca { params, key, pem })
 }
 
-fn leaf_params(cn: &str, dns: &[&str], uris: &[&str], client: bool) -> Result<CertificateParams, CertError> {
+fn leaf_params(
+    cn: &str,
+    dns: &[&str],
+    uris: &[&str],
+    client: bool,
+) -> Result<CertificateParams, CertError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, cn);
     for d in dns {
@@ -59,7 +64,9 @@ fn leaf_params(cn: &str, dns: &[&str], uris: &[&str], client: bool) -> Result<Ce
             .push(SanType::DnsName((*d).try_into()?));
     }
     for u in uris {
-        params.subject_alt_names.push(SanType::URI((*u).try_into()?));
+        params
+            .subject_alt_names
+            .push(SanType::URI((*u).try_into()?));
     }
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
@@ -86,7 +93,13 @@ fn self_signed(cn: &str, dns: &[&str], uris: &[&str]) -> Result<TlsPair, CertErr
     })
 }
 
-fn signed(ca: &Ca, cn: &str, dns: &[&str], uris: &[&str], client: bool) -> Result<TlsPair, CertError> {
+fn signed(
+    ca: &Ca,
+    cn: &str,
+    dns: &[&str],
+    uris: &[&str],
+    client: bool,
+) -> Result<TlsPair, CertError> {
     let params = leaf_params(cn, dns, uris, client)?;
     let key = KeyPair::generate()?;
     let issuer = Issuer::from_params(&ca.params, &ca.key);
@@ -106,8 +119,10 @@ impl CertStore {
             key(INFRA, "tls-validity-checks-certificate"),
             self_signed("tls-validity-checks", &["*.org", "*.wildcard.org"], &["*"])?,
         );
-        s.secrets
-            .insert(key(WEB, "certificate"), self_signed("certificate", &[], &["*"])?);
+        s.secrets.insert(
+            key(WEB, "certificate"),
+            self_signed("certificate", &[], &["*"])?,
+        );
         s.config_maps
             .insert(key(WEB, "web-backend-cm"), ca("web-backend-ca")?.pem);
 
@@ -116,8 +131,10 @@ impl CertStore {
             key(INFRA, "tls-validity-checks-client-certificate"),
             signed(&a, "client-a", &[], &[], true)?,
         );
-        s.config_maps
-            .insert(key(INFRA, "tls-validity-checks-ca-certificate"), a.pem.clone());
+        s.config_maps.insert(
+            key(INFRA, "tls-validity-checks-ca-certificate"),
+            a.pem.clone(),
+        );
         let b = ca("ca-b")?;
         s.secrets.insert(
             key(INFRA, "tls-validity-checks-per-port-client-certificate"),
@@ -146,16 +163,20 @@ impl CertStore {
             signed(&c, "client-c", &[], &[], true)?,
         );
         let passthrough = signed(&c, "abc.example.com", &["abc.example.com"], &[], false)?;
-        s.secrets
-            .insert(key(INFRA, "tls-passthrough-checks-certificate"), passthrough.clone());
+        s.secrets.insert(
+            key(INFRA, "tls-passthrough-checks-certificate"),
+            passthrough.clone(),
+        );
         s.secrets
             .insert(key(APP, "tls-passthrough-checks-certificate"), passthrough);
         s.secrets.insert(
             key(INFRA, "tls-terminate-checks-certificate"),
             signed(&c, "tls.example.com", &["tls.example.com"], &[], false)?,
         );
-        s.config_maps
-            .insert(key(INFRA, "mismatch-ca-certificate"), ca("mismatch-ca")?.pem);
+        s.config_maps.insert(
+            key(INFRA, "mismatch-ca-certificate"),
+            ca("mismatch-ca")?.pem,
+        );
         Ok(s)
     }
 
@@ -222,8 +243,16 @@ pub fn base64(input: &[u8]) -> String {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -269,9 +298,19 @@ mod tests {
     fn generates_the_readme_objects() {
         let s = CertStore::generate().unwrap();
         assert!(s.secret(INFRA, "tls-validity-checks-certificate").is_some());
-        assert!(s.lookup("ConfigMap", "gateway-conformance-infra/tls-checks-ca-certificate", "ca.crt").is_some());
         assert!(s
-            .lookup("Secret", "gateway-conformance-infra/tls-checks-client-certificate", "tls.crt")
+            .lookup(
+                "ConfigMap",
+                "gateway-conformance-infra/tls-checks-ca-certificate",
+                "ca.crt"
+            )
+            .is_some());
+        assert!(s
+            .lookup(
+                "Secret",
+                "gateway-conformance-infra/tls-checks-client-certificate",
+                "tls.crt"
+            )
             .unwrap()
             .starts_with("-----BEGIN CERTIFICATE-----"));
         let objs = s.objects();

@@ -178,12 +178,11 @@ impl Suite {
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let mut t = parse_test(&read(&cases_path)?, &dir_name).map_err(|source| {
-                SuiteError::Json {
+            let mut t =
+                parse_test(&read(&cases_path)?, &dir_name).map_err(|source| SuiteError::Json {
                     path: cases_path.clone(),
                     source,
-                }
-            })?;
+                })?;
             let mpath = dir.join("manifests.yaml");
             if mpath.is_file() {
                 t.manifests = read(&mpath)?;

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-use trellis_model::{Diagnostic, ResourceSet};
+use crate::typing::Typer;
+use trellis_model::Diagnostic;
 use trellis_provider_file::{FileProvider, Snapshot};
 use trellis_translate::{translate, Translation};
 
@@ -16,7 +17,7 @@ const DEBOUNCE: Duration = Duration::from_millis(25);
 /// One load of a directory, without serving anything (for `validate` and `translate`).
 pub fn load_once(options: &AppOptions) -> (Translation, Vec<Diagnostic>) {
     let snapshot = FileProvider::new(&options.config_dir).load();
-    let (resources, mut diagnostics) = ResourceSet::from_objects(snapshot.objects);
+    let (resources, mut diagnostics) = Typer::default().type_objects(snapshot.objects);
     diagnostics.splice(0..0, snapshot.diagnostics);
     (translate(&resources, &options.translate), diagnostics)
 }
@@ -27,6 +28,7 @@ pub(crate) struct Control {
     proxy: Arc<trellis_proxy::Proxy>,
     state: Arc<ArcSwap<LiveState>>,
     last_snapshot: Option<Snapshot>,
+    typer: Arc<std::sync::Mutex<Typer>>,
     logged: BTreeSet<String>,
 }
 
@@ -42,6 +44,7 @@ impl Control {
             proxy,
             state,
             last_snapshot: None,
+            typer: Default::default(),
             logged: BTreeSet::new(),
         }
     }
@@ -72,8 +75,12 @@ impl Control {
         }
         self.last_snapshot = Some(snapshot.clone());
         let options = self.options.translate.clone();
+        let typer = self.typer.clone();
         let translated = tokio::task::spawn_blocking(move || {
-            let (resources, mut diagnostics) = ResourceSet::from_objects(snapshot.objects);
+            let (resources, mut diagnostics) = typer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .type_objects(snapshot.objects);
             diagnostics.splice(0..0, snapshot.diagnostics);
             (translate(&resources, &options), diagnostics)
         })

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod control;
+mod typing;
 
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;

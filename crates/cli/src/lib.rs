@@ -8,7 +8,6 @@ mod inspect;
 mod run;
 
 use clap::{Parser, Subcommand};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -104,9 +103,6 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-}
-
-pub(crate) fn default_admin() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 9901))
 }

@@ -113,6 +113,20 @@ fn typed<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, String> {
     serde_json::from_value(value.clone()).map_err(|e| e.to_string())
 }
 
+/// What the API server's schema would reject and the translator cannot make sense of.
+fn validate_gateway(gw: Gateway) -> Result<Gateway, String> {
+    if gw.spec.listeners.is_empty() {
+        return Err("spec.listeners must not be empty".into());
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for l in &gw.spec.listeners {
+        if !names.insert(l.name.as_str()) {
+            return Err(format!("listener name {:?} is used twice", l.name));
+        }
+    }
+    Ok(gw)
+}
+
 /// Inserts unless the key is taken; returns whether it was inserted.
 fn insert<K: Ord, V>(
     map: &mut BTreeMap<K, V>,
@@ -203,7 +217,11 @@ impl ResourceSet {
             Kind::GatewayClass => {
                 insert(&mut self.gateway_classes, key.name.clone(), typed(&value))
             }
-            Kind::Gateway => insert(&mut self.gateways, key, typed(&value)),
+            Kind::Gateway => insert(
+                &mut self.gateways,
+                key,
+                typed(&value).and_then(validate_gateway),
+            ),
             Kind::HttpRoute => insert(&mut self.http_routes, key, typed(&value)),
             Kind::ReferenceGrant => insert(&mut self.reference_grants, key, typed(&value)),
             Kind::Namespace => insert(&mut self.namespaces, key.name.clone(), typed(&value)),

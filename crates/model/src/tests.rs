@@ -69,6 +69,13 @@ kind: Gateway
 metadata: {name: broken}
 spec: {listeners: 5}
 ---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: dup-listeners}
+spec:
+  gatewayClassName: trellis
+  listeners: [{name: a, port: 80, protocol: HTTP}, {name: a, port: 81, protocol: HTTP}]
+---
 apiVersion: trellis.dev/v1alpha1
 kind: Backend
 metadata: {name: legacy}
@@ -103,7 +110,7 @@ fn types_objects_and_reports_problems_per_object() {
         .iter()
         .map(|d| format!("{:?} {}", d.object, d.message))
         .collect();
-    assert_eq!(diags.len(), 4, "{messages:#?}");
+    assert_eq!(diags.len(), 5, "{messages:#?}");
     assert!(
         messages[0].contains("unknown kind \"Deployment\""),
         "{messages:#?}"
@@ -115,6 +122,11 @@ fn types_objects_and_reports_problems_per_object() {
         "{messages:#?}"
     );
     assert_eq!(diags[3].source, "test.yaml#7");
+    assert!(
+        messages[4].contains("Gateway default/dup-listeners") && messages[4].contains("used twice"),
+        "{messages:#?}"
+    );
+    assert!(set.gateway("default", "dup-listeners").is_none());
 }
 
 #[test]

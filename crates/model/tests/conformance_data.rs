@@ -16,11 +16,15 @@ fn conformance_manifests_type_cleanly() {
     let mut checked = 0;
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        let docs = parse_yaml_documents(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let docs =
+            parse_yaml_documents(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let objects = docs
             .into_iter()
             .enumerate()
-            .map(|(i, value)| SourcedObject { source: format!("{}#{i}", file.display()), value })
+            .map(|(i, value)| SourcedObject {
+                source: format!("{}#{i}", file.display()),
+                value,
+            })
             .collect();
         let (_, diags) = ResourceSet::from_objects(objects);
         for d in diags {

@@ -1,7 +1,7 @@
 //! Turns one IR [`Config`] into lookup tables, once per apply: per bind the listener list, per
 //! listener an exact-host map, wildcard suffixes and a catch-all virtual host; regexes anchored.
 
-use crate::routing::{anchored, HostPattern, PathRule, ValueRule};
+use crate::routing::{self, anchored, HostPattern, PathRule, ValueRule};
 use crate::upstream::ClusterRt;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use std::collections::HashMap;
@@ -11,7 +11,11 @@ use trellis_ir as ir;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CompileError {
     #[error("route {route}: invalid regex {pattern:?}: {error}")]
-    Regex { route: String, pattern: String, error: regex::Error },
+    Regex {
+        route: String,
+        pattern: String,
+        error: regex::Error,
+    },
     #[error("route {route}: invalid header {what}")]
     Header { route: String, what: String },
     #[error("route {route}: invalid method {method}")]
@@ -29,6 +33,87 @@ pub(crate) struct BindTable {
     pub https: bool,
     pub listeners: Vec<ListenerTable>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Outcome of looking a request up in a [`BindTable`].
+pub(crate) enum Lookup<'a> {
+    Found {
+        listener: &'a ListenerTable,
+        route: &'a RouteTable,
+        matched: usize,
+    },
+    /// The Host belongs to another listener than the TLS SNI selected.
+    Misdirected,
+    NotFound,
+}
+
+impl BindTable {
+    /// Listener (first whose hostname matches), virtual host, then the first matching route.
+    /// `host` is lower-case without port; `sni` is given only on TLS connections.
+    pub(crate) fn lookup(
+        &self,
+        host: &str,
+        sni: Option<&str>,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Lookup<'_> {
+        let listener = self.listeners.iter().position(|l| l.hostname.matches(host));
+        if let Some(sni) = sni {
+            if self.listeners.iter().position(|l| l.hostname.matches(sni)) != listener {
+                return Lookup::Misdirected;
+            }
+        }
+        let Some(listener) = listener.and_then(|i| self.listeners.get(i)) else {
+            return Lookup::NotFound;
+        };
+        let Some(vhost) = listener.vhost(host) else {
+            return Lookup::NotFound;
+        };
+        let mut params = None;
+        for route in &vhost.routes {
+            if let Some(matched) = route.matches(method, uri, headers, &mut params) {
+                return Lookup::Found {
+                    listener,
+                    route,
+                    matched,
+                };
+            }
+        }
+        Lookup::NotFound
+    }
+}
+
+impl RouteTable {
+    /// On a match, the bytes of the path consumed by the path rule. The query is parsed at
+    /// most once per request (`params`).
+    fn matches(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        params: &mut Option<Vec<(String, String)>>,
+    ) -> Option<usize> {
+        let matched = self.path.matches(uri.path())?;
+        if self.method.as_ref().is_some_and(|m| m != method) {
+            return None;
+        }
+        for (name, rule) in &self.headers {
+            if !routing::header_value(headers, name).is_some_and(|v| rule.matches(&v)) {
+                return None;
+            }
+        }
+        if !self.query.is_empty() {
+            let params =
+                params.get_or_insert_with(|| routing::parse_query(uri.query().unwrap_or("")));
+            for (name, rule) in &self.query {
+                if !routing::query_value(params, name).is_some_and(|v| rule.matches(v)) {
+                    return None;
+                }
+            }
+        }
+        Some(matched)
+    }
 }
 
 pub(crate) struct ListenerTable {
@@ -71,7 +156,10 @@ pub(crate) struct RouteTable {
 }
 
 pub(crate) enum ActionRt {
-    Forward { backends: Vec<BackendRt>, total: u64 },
+    Forward {
+        backends: Vec<BackendRt>,
+        total: u64,
+    },
     Redirect(ir::Redirect),
     Direct(StatusCode),
 }
@@ -87,7 +175,10 @@ pub(crate) enum FilterRt {
     RequestHeaders(HeaderMod),
     ResponseHeaders(HeaderMod),
     UrlRewrite(ir::UrlRewrite),
-    Mirror { cluster: Option<Arc<ClusterRt>>, fraction: f64 },
+    Mirror {
+        cluster: Option<Arc<ClusterRt>>,
+        fraction: f64,
+    },
     Cors(ir::Cors),
 }
 
@@ -123,13 +214,21 @@ pub(crate) fn compile_bind(
         .collect::<Result<Vec<_>, _>>()?;
     let https = bind.protocol == ir::BindProtocol::Https;
     let tls = match https {
-        true => Some(crate::tls::server_config(bind).map_err(|error| CompileError::Tls {
-            bind: bind.name.clone(),
-            error,
-        })?),
+        true => Some(
+            crate::tls::server_config(bind).map_err(|error| CompileError::Tls {
+                bind: bind.name.clone(),
+                error,
+            })?,
+        ),
         false => None,
     };
-    Ok(BindTable { name: bind.name.clone(), port: bind.port, https, listeners, tls })
+    Ok(BindTable {
+        name: bind.name.clone(),
+        port: bind.port,
+        https,
+        listeners,
+        tls,
+    })
 }
 
 fn compile_listener(
@@ -145,8 +244,11 @@ fn compile_listener(
         vhosts: Vec::new(),
     };
     for (i, vh) in l.virtual_hosts.iter().enumerate() {
-        let routes =
-            vh.routes.iter().map(|r| compile_route(r, clusters)).collect::<Result<_, _>>()?;
+        let routes = vh
+            .routes
+            .iter()
+            .map(|r| compile_route(r, clusters))
+            .collect::<Result<_, _>>()?;
         t.vhosts.push(VhostTable { routes });
         // The first virtual host for a given hostname wins (input is sorted).
         match HostPattern::parse(Some(&vh.hostname)) {
@@ -159,7 +261,7 @@ fn compile_listener(
             HostPattern::Wildcard(s) => t.wildcards.push((s, i)),
         }
     }
-    t.wildcards.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    t.wildcards.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
     Ok(t)
 }
 
@@ -195,10 +297,12 @@ fn compile_route(
     }
     let method = match &r.matches.method {
         None => None,
-        Some(m) => Some(Method::from_bytes(m.as_bytes()).map_err(|_| CompileError::Method {
-            route: r.name.clone(),
-            method: m.clone(),
-        })?),
+        Some(m) => Some(
+            Method::from_bytes(m.as_bytes()).map_err(|_| CompileError::Method {
+                route: r.name.clone(),
+                method: m.clone(),
+            })?,
+        ),
     };
     let action = match &r.action {
         ir::Action::Forward(backends) => {
@@ -235,15 +339,23 @@ fn compile_route(
 }
 
 fn status(route: &str, s: u16) -> Result<StatusCode, CompileError> {
-    StatusCode::from_u16(s).map_err(|_| CompileError::Status { route: route.into(), status: s })
+    StatusCode::from_u16(s).map_err(|_| CompileError::Status {
+        route: route.into(),
+        status: s,
+    })
 }
 
 fn header_name(route: &str, n: &str) -> Result<HeaderName, CompileError> {
-    HeaderName::from_bytes(n.as_bytes())
-        .map_err(|_| CompileError::Header { route: route.into(), what: format!("name {n:?}") })
+    HeaderName::from_bytes(n.as_bytes()).map_err(|_| CompileError::Header {
+        route: route.into(),
+        what: format!("name {n:?}"),
+    })
 }
 
-fn header_pairs(route: &str, hs: &[ir::Header]) -> Result<Vec<(HeaderName, HeaderValue)>, CompileError> {
+fn header_pairs(
+    route: &str,
+    hs: &[ir::Header],
+) -> Result<Vec<(HeaderName, HeaderValue)>, CompileError> {
     hs.iter()
         .map(|h| {
             let v = HeaderValue::from_str(&h.value).map_err(|_| CompileError::Header {
@@ -259,7 +371,11 @@ fn header_mod(route: &str, m: &ir::HeaderModifier) -> Result<HeaderMod, CompileE
     Ok(HeaderMod {
         set: header_pairs(route, &m.set)?,
         add: header_pairs(route, &m.add)?,
-        remove: m.remove.iter().map(|n| header_name(route, n)).collect::<Result<_, _>>()?,
+        remove: m
+            .remove
+            .iter()
+            .map(|n| header_name(route, n))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -272,7 +388,9 @@ fn compile_filters(
         .iter()
         .map(|f| {
             Ok(match f {
-                ir::Filter::RequestHeaderModifier(m) => FilterRt::RequestHeaders(header_mod(route, m)?),
+                ir::Filter::RequestHeaderModifier(m) => {
+                    FilterRt::RequestHeaders(header_mod(route, m)?)
+                }
                 ir::Filter::ResponseHeaderModifier(m) => {
                     FilterRt::ResponseHeaders(header_mod(route, m)?)
                 }
@@ -285,4 +403,110 @@ fn compile_filters(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(name: &str, path: ir::PathMatch) -> ir::Route {
+        ir::Route {
+            name: name.into(),
+            matches: ir::RouteMatch {
+                path,
+                ..Default::default()
+            },
+            filters: vec![],
+            action: ir::Action::DirectResponse { status: 200 },
+            timeouts: Default::default(),
+            retry: None,
+        }
+    }
+
+    fn vh(host: &str, route_name: &str) -> ir::VirtualHost {
+        ir::VirtualHost {
+            hostname: host.into(),
+            routes: vec![route(route_name, ir::PathMatch::Prefix("/".into()))],
+        }
+    }
+
+    fn listener(host: Option<&str>, vhosts: Vec<ir::VirtualHost>) -> ir::HttpListener {
+        ir::HttpListener {
+            name: host.unwrap_or("any").into(),
+            hostname: host.map(String::from),
+            certificates: vec![],
+            virtual_hosts: vhosts,
+        }
+    }
+
+    fn table(listeners: Vec<ir::HttpListener>) -> BindTable {
+        let bind = ir::Bind {
+            name: "b".into(),
+            address: "127.0.0.1".parse().unwrap(),
+            port: 80,
+            protocol: ir::BindProtocol::Http,
+            listeners,
+        };
+        compile_bind(&bind, &HashMap::new()).unwrap()
+    }
+
+    fn found(t: &BindTable, host: &str, sni: Option<&str>) -> String {
+        let uri: http::Uri = "/x".parse().unwrap();
+        match t.lookup(host, sni, &Method::GET, &uri, &http::HeaderMap::new()) {
+            Lookup::Found { route, .. } => route.name.clone(),
+            Lookup::Misdirected => "421".into(),
+            Lookup::NotFound => "404".into(),
+        }
+    }
+
+    #[test]
+    fn virtual_host_precedence() {
+        let t = table(vec![listener(
+            None,
+            vec![
+                vh("a.b.example", "exact"),
+                vh("*.example", "short"),
+                vh("*.b.example", "long"),
+                vh("*", "any"),
+            ],
+        )]);
+        assert_eq!(found(&t, "a.b.example", None), "exact");
+        assert_eq!(found(&t, "x.b.example", None), "long");
+        assert_eq!(found(&t, "x.example", None), "short");
+        assert_eq!(found(&t, "example", None), "any");
+    }
+
+    #[test]
+    fn listener_isolation_and_misdirection() {
+        let t = table(vec![
+            listener(Some("one.example"), vec![vh("one.example", "one")]),
+            listener(Some("*.example"), vec![vh("*.example", "wild")]),
+            listener(None, vec![vh("other.example", "other")]),
+        ]);
+        assert_eq!(found(&t, "one.example", None), "one");
+        assert_eq!(found(&t, "two.example", None), "wild");
+        // The catch-all listener has no virtual host for this name: no fall-through.
+        assert_eq!(found(&t, "three.org", None), "404");
+        assert_eq!(found(&t, "one.example", Some("two.example")), "421");
+        assert_eq!(found(&t, "two.example", Some("three.example")), "wild");
+    }
+
+    #[test]
+    fn bad_regexes_fail_compilation() {
+        let mut l = listener(None, vec![vh("*", "r")]);
+        l.virtual_hosts[0]
+            .routes
+            .push(route("bad", ir::PathMatch::RegularExpression("(".into())));
+        let bind = ir::Bind {
+            name: "b".into(),
+            address: "127.0.0.1".parse().unwrap(),
+            port: 80,
+            protocol: ir::BindProtocol::Http,
+            listeners: vec![l],
+        };
+        assert!(matches!(
+            compile_bind(&bind, &HashMap::new()),
+            Err(CompileError::Regex { .. })
+        ));
+    }
 }

@@ -26,7 +26,11 @@ fn default_port(scheme: &str) -> Option<u16> {
 }
 
 pub(crate) fn redirect_location(rd: &ir::Redirect, req: &RedirectInput<'_>) -> String {
-    let scheme = rd.scheme.as_deref().unwrap_or(req.scheme).to_ascii_lowercase();
+    let scheme = rd
+        .scheme
+        .as_deref()
+        .unwrap_or(req.scheme)
+        .to_ascii_lowercase();
     let host = rd.hostname.as_deref().unwrap_or(req.host);
     let port = match (rd.port, &rd.scheme) {
         (Some(p), _) => p,
@@ -59,7 +63,9 @@ pub(crate) fn origin_allowed(cors: &ir::Cors, origin: &str) -> bool {
         match allowed.split_once('*') {
             Some((prefix, suffix)) => {
                 origin.len() > prefix.len() + suffix.len()
-                    && origin.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+                    && origin
+                        .get(..prefix.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
                     && origin
                         .get(origin.len() - suffix.len()..)
                         .is_some_and(|s| s.eq_ignore_ascii_case(suffix))
@@ -86,20 +92,33 @@ pub(crate) fn preflight_headers(
         return None;
     }
     let any_method = cors.allow_methods.iter().any(|m| m == "*");
-    if !any_method && !cors.allow_methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
+    if !any_method
+        && !cors
+            .allow_methods
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(method))
+    {
         return None;
     }
     let mut h = HeaderMap::new();
     set(&mut h, header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     // Echoing the request keeps wildcards valid with credentials.
-    let methods = if any_method { method.to_string() } else { cors.allow_methods.join(", ") };
+    let methods = if any_method {
+        method.to_string()
+    } else {
+        cors.allow_methods.join(", ")
+    };
     set(&mut h, header::ACCESS_CONTROL_ALLOW_METHODS, &methods);
     if cors.allow_headers.iter().any(|x| x == "*") {
         if let Some(req) = request_headers {
             set(&mut h, header::ACCESS_CONTROL_ALLOW_HEADERS, req);
         }
     } else if !cors.allow_headers.is_empty() {
-        set(&mut h, header::ACCESS_CONTROL_ALLOW_HEADERS, &cors.allow_headers.join(", "));
+        set(
+            &mut h,
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            &cors.allow_headers.join(", "),
+        );
     }
     common(cors, &mut h);
     if let Some(age) = cors.max_age_seconds {
@@ -122,7 +141,11 @@ fn common(cors: &ir::Cors, h: &mut HeaderMap) {
         set(h, header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true");
     }
     if !cors.expose_headers.is_empty() {
-        set(h, header::ACCESS_CONTROL_EXPOSE_HEADERS, &cors.expose_headers.join(", "));
+        set(
+            h,
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            &cors.expose_headers.join(", "),
+        );
     }
     h.append(header::VARY, HeaderValue::from_static("Origin"));
 }
@@ -142,8 +165,17 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(n);
         }
     }
-    for n in ["keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"] {
+    for n in [
+        "keep-alive",
+        "proxy-connection",
+        "trailer",
+        "transfer-encoding",
+    ] {
         headers.remove(n);
+    }
+    // `te: trailers` is the one TE value HTTP/2 (gRPC) needs.
+    if headers.get(header::TE).is_some_and(|v| v != "trailers") {
+        headers.remove(header::TE);
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -169,35 +201,72 @@ mod tests {
     }
 
     fn rd() -> ir::Redirect {
-        ir::Redirect { scheme: None, hostname: None, port: None, path: None, status_code: 302 }
+        ir::Redirect {
+            scheme: None,
+            hostname: None,
+            port: None,
+            path: None,
+            status_code: 302,
+        }
     }
 
     #[test]
     fn redirect_ports_follow_gateway_api() {
-        assert_eq!(redirect_location(&rd(), &input("/p")), "http://gw.example/p?a=b");
-        let r = ir::Redirect { scheme: Some("https".into()), ..rd() };
-        assert_eq!(redirect_location(&r, &input("/p")), "https://gw.example/p?a=b");
-        let r = ir::Redirect { port: Some(8083), hostname: Some("example.org".into()), ..rd() };
-        assert_eq!(redirect_location(&r, &input("/p")), "http://example.org:8083/p?a=b");
-        let r = ir::Redirect { port: Some(443), scheme: Some("https".into()), ..rd() };
-        assert_eq!(redirect_location(&r, &input("/")), "https://gw.example/?a=b");
+        assert_eq!(
+            redirect_location(&rd(), &input("/p")),
+            "http://gw.example/p?a=b"
+        );
+        let r = ir::Redirect {
+            scheme: Some("https".into()),
+            ..rd()
+        };
+        assert_eq!(
+            redirect_location(&r, &input("/p")),
+            "https://gw.example/p?a=b"
+        );
+        let r = ir::Redirect {
+            port: Some(8083),
+            hostname: Some("example.org".into()),
+            ..rd()
+        };
+        assert_eq!(
+            redirect_location(&r, &input("/p")),
+            "http://example.org:8083/p?a=b"
+        );
+        let r = ir::Redirect {
+            port: Some(443),
+            scheme: Some("https".into()),
+            ..rd()
+        };
+        assert_eq!(
+            redirect_location(&r, &input("/")),
+            "https://gw.example/?a=b"
+        );
         let mut i = input("/x");
         i.bind_port = 8080;
         assert_eq!(redirect_location(&rd(), &i), "http://gw.example:8080/x?a=b");
-        let r = ir::Redirect { scheme: Some("http".into()), ..rd() };
+        let r = ir::Redirect {
+            scheme: Some("http".into()),
+            ..rd()
+        };
         assert_eq!(redirect_location(&r, &i), "http://gw.example/x?a=b");
     }
 
     #[test]
     fn redirect_prefix_replacement() {
         let r = ir::Redirect {
-            path: Some(ir::PathModifier::ReplacePrefixMatch("/replacement-prefix".into())),
+            path: Some(ir::PathModifier::ReplacePrefixMatch(
+                "/replacement-prefix".into(),
+            )),
             ..rd()
         };
         let mut i = input("/original-prefix/lemon");
         i.matched = "/original-prefix".len();
         i.query = None;
-        assert_eq!(redirect_location(&r, &i), "http://gw.example/replacement-prefix/lemon");
+        assert_eq!(
+            redirect_location(&r, &i),
+            "http://gw.example/replacement-prefix/lemon"
+        );
     }
 
     #[test]

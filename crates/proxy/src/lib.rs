@@ -1,10 +1,61 @@
 //! The HTTP data plane. [`Proxy::apply`] takes a new IR, binds sockets that are new, compiles
 //! lookup tables once and swaps them in atomically; sockets that disappear drain gracefully.
+//!
+//! Start here, then: `compile.rs` (IR → tables), `handler.rs` (one request: listener → virtual
+//! host → route → filters → action), `forward.rs` (upstream attempts, retries, mirrors,
+//! WebSocket), `upstream.rs` (per-endpoint pools), `listener.rs` (sockets, drain), `tls.rs`.
 
-use std::sync::Arc;
+mod body;
+mod compile;
+mod filters;
+mod forward;
+mod handler;
+mod listener;
+mod metrics;
+mod routing;
+mod tls;
+mod upstream;
 
-#[derive(Debug, Clone, Default)]
-pub struct ProxyOptions {}
+pub use body::ProxyBody;
+pub use metrics::Metrics;
+
+use listener::{RunningBind, ServeOptions};
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use trellis_ir::{BindProtocol, Config};
+
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// How long a removed bind (or [`Proxy::shutdown`]) lets connections finish.
+    pub drain_timeout: Duration,
+    /// TCP connect to an upstream endpoint.
+    pub connect_timeout: Duration,
+    pub tls_handshake_timeout: Duration,
+    /// HTTP/1 request headers must arrive within this.
+    pub header_read_timeout: Duration,
+    /// Request bodies up to this size are buffered when a retry or mirror needs a copy.
+    pub max_buffered_body: usize,
+    /// When set, the proxy's counters are registered here.
+    pub registry: Option<Arc<Mutex<Registry>>>,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions {
+            drain_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            tls_handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            max_buffered_body: 64 * 1024,
+            registry: None,
+        }
+    }
+}
 
 /// Per-bind outcome of an apply: binds that could not be opened are reported, never fatal.
 #[derive(Debug, Clone, Default)]
@@ -19,22 +70,161 @@ pub enum ApplyError {
     Invalid(String),
 }
 
-pub struct Proxy {}
+type BindKey = (IpAddr, u16, BindProtocol);
+
+#[derive(Default)]
+struct State {
+    binds: HashMap<BindKey, RunningBind>,
+    draining: Vec<JoinHandle<()>>,
+}
+
+pub struct Proxy {
+    options: ProxyOptions,
+    shared: Arc<handler::Shared>,
+    kill: watch::Sender<bool>,
+    pools: upstream::PoolRegistry,
+    /// Serialises applies; holds the running binds.
+    state: tokio::sync::Mutex<State>,
+}
 
 impl Proxy {
     pub fn new(options: ProxyOptions) -> Proxy {
-        let _ = options;
-        Proxy {}
+        let metrics = Metrics::default();
+        if let Some(reg) = &options.registry {
+            metrics.register(&mut reg.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        let (kill, kill_rx) = watch::channel(false);
+        let shared = Arc::new(handler::Shared {
+            metrics,
+            max_buffered_body: options.max_buffered_body,
+            kill: kill_rx,
+        });
+        Proxy {
+            options,
+            shared,
+            kill,
+            pools: upstream::PoolRegistry::default(),
+            state: tokio::sync::Mutex::new(State::default()),
+        }
+    }
+
+    /// The proxy's counters (also registered into `ProxyOptions::registry` when given).
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
     }
 
     /// Makes `config` live. On error the previous configuration keeps serving.
-    pub async fn apply(&self, config: Arc<trellis_ir::Config>) -> Result<ApplyReport, ApplyError> {
-        let _ = config;
-        Ok(ApplyReport::default())
+    pub async fn apply(&self, config: Arc<Config>) -> Result<ApplyReport, ApplyError> {
+        config
+            .validate()
+            .map_err(|e| ApplyError::Invalid(e.to_string()))?;
+        let mut state = self.state.lock().await;
+        let (clusters, pools) = self
+            .pools
+            .clusters(&config.clusters, self.options.connect_timeout);
+        let mut tables = Vec::with_capacity(config.binds.len());
+        for b in &config.binds {
+            let table = compile::compile_bind(b, &clusters)
+                .map_err(|e| ApplyError::Invalid(e.to_string()))?;
+            tables.push(((b.address, b.port, b.protocol), table));
+        }
+        self.pools.commit(pools);
+
+        // Close removed sockets first so a protocol change on the same port can rebind.
+        let wanted: Vec<BindKey> = tables.iter().map(|(k, _)| *k).collect();
+        let removed: Vec<BindKey> = state
+            .binds
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .copied()
+            .collect();
+        for key in removed {
+            if let Some(running) = state.binds.remove(&key) {
+                tracing::info!(address = %key.0, port = key.1, "removing bind");
+                let done = running.stop(self.options.drain_timeout).await;
+                state.draining.push(done);
+            }
+        }
+        state.draining.retain(|h| !h.is_finished());
+
+        let mut report = ApplyReport::default();
+        let serve = ServeOptions {
+            tls_handshake: self.options.tls_handshake_timeout,
+            header_read: self.options.header_read_timeout,
+        };
+        for (key, table) in tables {
+            if let Some(running) = state.binds.get(&key) {
+                running.table.store(Arc::new(table));
+                continue;
+            }
+            let name = table.name.clone();
+            match listener::open(
+                SocketAddr::new(key.0, key.1),
+                table,
+                self.shared.clone(),
+                serve,
+            ) {
+                Ok(running) => {
+                    tracing::info!(bind = %name, local = %running.local, "listening");
+                    state.binds.insert(key, running);
+                }
+                Err(e) => {
+                    tracing::warn!(bind = %name, error = %e, "bind failed");
+                    report.bind_errors.push((name, e.to_string()));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Addresses actually bound (useful with port 0), keyed by bind name.
+    pub async fn local_addrs(&self) -> Vec<(String, SocketAddr)> {
+        let state = self.state.lock().await;
+        state
+            .binds
+            .values()
+            .map(|b| (b.table.load().name.clone(), b.local))
+            .collect()
     }
 
     /// Stops accepting, lets in-flight requests finish up to `deadline`, then returns.
-    pub async fn shutdown(&self, deadline: std::time::Duration) {
-        let _ = deadline;
+    pub async fn shutdown(&self, deadline: Duration) {
+        let mut state = self.state.lock().await;
+        let mut handles = std::mem::take(&mut state.draining);
+        for (_, running) in state.binds.drain() {
+            handles.push(running.stop(deadline).await);
+        }
+        let all = futures_util::future::join_all(handles);
+        // Drains are bounded by `deadline` themselves; the margin covers scheduling.
+        let _ = tokio::time::timeout(deadline + Duration::from_secs(1), all).await;
+        let _ = self.kill.send(true);
+    }
+}
+
+/// Route lookup without sockets (benchmarks, tooling). Cluster references are not resolved.
+#[doc(hidden)]
+pub struct RouteMatcher {
+    table: compile::BindTable,
+}
+
+impl RouteMatcher {
+    pub fn new(bind: &trellis_ir::Bind) -> Result<RouteMatcher, String> {
+        let table = compile::compile_bind(bind, &HashMap::new()).map_err(|e| e.to_string())?;
+        Ok(RouteMatcher { table })
+    }
+
+    /// The name of the route `raw_host` + request would take, if any.
+    pub fn find(
+        &self,
+        raw_host: &str,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Option<&str> {
+        let host = routing::normalize_host(raw_host);
+        match self.table.lookup(&host, None, method, uri, headers) {
+            compile::Lookup::Found { route, .. } => Some(&route.name),
+            _ => None,
+        }
     }
 }

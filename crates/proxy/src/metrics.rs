@@ -49,7 +49,10 @@ impl Metrics {
     }
 
     pub(crate) fn upstream_error(&self, cluster: &str, kind: &'static str) {
-        let labels = UpstreamLabels { cluster: cluster.to_string(), kind };
+        let labels = UpstreamLabels {
+            cluster: cluster.to_string(),
+            kind,
+        };
         self.upstream_errors.get_or_create(&labels).inc();
     }
 }

@@ -128,7 +128,10 @@ pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
 
 /// The first value of `name` (case-sensitive).
 pub(crate) fn query_value<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn decode(s: &str) -> String {
@@ -138,15 +141,13 @@ fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -226,7 +227,10 @@ mod tests {
         assert_eq!(query_value(&q, "x"), Some(""));
         assert_eq!(query_value(&q, "a b"), Some("c d"));
         assert_eq!(query_value(&q, "ANIMAL"), None);
-        assert_eq!(parse_query("%zz=%4")[0], ("%zz".to_string(), "%4".to_string()));
+        assert_eq!(
+            parse_query("%zz=%4")[0],
+            ("%zz".to_string(), "%4".to_string())
+        );
     }
 
     #[test]

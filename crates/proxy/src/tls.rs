@@ -63,7 +63,9 @@ fn resolver(bind: &ir::Bind) -> SniResolver {
     let mut catch_all = None;
     let mut first = None;
     for l in &bind.listeners {
-        let Some(key) = l.certificates.iter().find_map(load) else { continue };
+        let Some(key) = l.certificates.iter().find_map(load) else {
+            continue;
+        };
         first.get_or_insert_with(|| key.clone());
         match HostPattern::parse(l.hostname.as_deref()) {
             HostPattern::Any => {
@@ -79,7 +81,10 @@ fn resolver(bind: &ir::Bind) -> SniResolver {
     };
     wild.sort_by_key(|(p, _)| std::cmp::Reverse(len(p)));
     exact.extend(wild);
-    SniResolver { by_name: exact, fallback: catch_all.or(first) }
+    SniResolver {
+        by_name: exact,
+        fallback: catch_all.or(first),
+    }
 }
 
 /// The TLS configuration of an HTTPS bind; a bind without usable certificates fails handshakes.

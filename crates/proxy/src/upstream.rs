@@ -45,7 +45,11 @@ impl AsyncRead for UpStream {
 }
 
 impl AsyncWrite for UpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             UpStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             UpStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
@@ -146,13 +150,14 @@ pub(crate) struct PoolRegistry {
 }
 
 impl PoolRegistry {
-    /// Builds cluster runtimes for `clusters`, reusing pools, and forgets unused pools.
+    /// Builds cluster runtimes for `clusters`, reusing pools. Pass the second value to
+    /// [`PoolRegistry::commit`] once the configuration is accepted.
     pub(crate) fn clusters(
         &self,
         clusters: &[trellis_ir::Cluster],
         connect_timeout: Duration,
-    ) -> HashMap<String, Arc<ClusterRt>> {
-        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+    ) -> (HashMap<String, Arc<ClusterRt>>, PoolSet) {
+        let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         let mut used = HashMap::new();
         let mut out = HashMap::new();
         for c in clusters {
@@ -162,8 +167,9 @@ impl PoolRegistry {
                 .map(|e| {
                     // IR types are not Hash; their Debug form is a faithful key.
                     let key = format!("{:?}|{:?}", c.protocol, e);
-                    let rt = pools
+                    let rt = used
                         .get(&key)
+                        .or_else(|| pools.get(&key))
                         .cloned()
                         .unwrap_or_else(|| Arc::new(new_endpoint(e, c.protocol, connect_timeout)));
                     used.insert(key, rt.clone());
@@ -178,13 +184,22 @@ impl PoolRegistry {
             };
             out.insert(c.name.clone(), Arc::new(rt));
         }
-        *pools = used;
-        out
+        (out, PoolSet(used))
+    }
+
+    /// Keeps exactly the pools of the accepted configuration.
+    pub(crate) fn commit(&self, set: PoolSet) {
+        *self.pools.lock().unwrap_or_else(|e| e.into_inner()) = set.0;
     }
 }
 
+pub(crate) struct PoolSet(HashMap<String, Arc<EndpointRt>>);
+
 fn new_endpoint(e: &Endpoint, protocol: UpstreamProtocol, timeout: Duration) -> EndpointRt {
-    let connector = EndpointConnector { target: Arc::new(e.clone()), timeout };
+    let connector = EndpointConnector {
+        target: Arc::new(e.clone()),
+        timeout,
+    };
     let mut b = Client::builder(TokioExecutor::new());
     b.pool_idle_timeout(Duration::from_secs(60))
         .pool_timer(TokioTimer::new())
@@ -193,7 +208,10 @@ fn new_endpoint(e: &Endpoint, protocol: UpstreamProtocol, timeout: Duration) -> 
     if protocol == UpstreamProtocol::H2c {
         b.http2_only(true);
     }
-    EndpointRt { endpoint: e.clone(), client: b.build(connector) }
+    EndpointRt {
+        endpoint: e.clone(),
+        client: b.build(connector),
+    }
 }
 
 /// Why an upstream attempt failed, for status codes, retries, logs and metrics.

@@ -5,7 +5,7 @@
 //! - every request (HTTP/1.1 or HTTP/2 prior knowledge, detected per connection; HTTPS when
 //!   [`EchoOptions::tls`] is set, ALPN `h2`/`http/1.1`) is answered with the echo JSON
 //!   `{"path","host","method","proto","headers","namespace","pod","httpPort","tls"?}`
-//!   (see [`handler`]);
+//!   (built in the private `handler` module);
 //! - `X-Echo-Set-Header`, `?delay=`, `/retry/…`, `/status/NNN`, `/health` behave as upstream;
 //! - `/ws` accepts a WebSocket upgrade and echoes every message ([`EchoMode::Http`] only);
 //! - every request-URI is appended to [`EchoHandle::request_log`] and logged at info as
@@ -20,6 +20,7 @@ mod retry;
 mod tls;
 mod ws;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -71,21 +72,40 @@ impl EchoOptions {
     }
 }
 
+/// How many request-URIs [`EchoHandle::request_log`] keeps (oldest dropped first).
+pub const REQUEST_LOG_CAPACITY: usize = 100_000;
+
 /// A running echo server. Dropping it does not stop it; call [`EchoHandle::shutdown`].
 #[derive(Clone)]
 pub struct EchoHandle {
     pub local_addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<VecDeque<String>>>,
     shutdown: Arc<watch::Sender<bool>>,
 }
 
+impl std::fmt::Debug for EchoHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EchoHandle")
+            .field("local_addr", &self.local_addr)
+            .field("stopped", &*self.shutdown.borrow())
+            .finish()
+    }
+}
+
 impl EchoHandle {
-    /// Request-URIs received so far, in arrival order.
+    /// Request-URIs received so far, in arrival order (the most recent
+    /// [`REQUEST_LOG_CAPACITY`], so a long-running `trellis echo` does not grow without bound).
     pub fn request_log(&self) -> Vec<String> {
+        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.iter().cloned().collect()
+    }
+
+    /// Forgets the request-URIs received so far.
+    pub fn clear_request_log(&self) {
         self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clear();
     }
 
     /// Stops accepting and closes every open connection (WebSockets included). Idempotent.
@@ -105,17 +125,18 @@ impl EchoHandle {
 pub(crate) struct Shared {
     pub(crate) options: EchoOptions,
     pub(crate) local_port: u16,
-    pub(crate) log: Arc<Mutex<Vec<String>>>,
+    pub(crate) log: Arc<Mutex<VecDeque<String>>>,
     pub(crate) retries: retry::RetryCounters,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
 impl Shared {
     pub(crate) fn record(&self, request_uri: &str) {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(request_uri.to_string());
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.len() >= REQUEST_LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(request_uri.to_string());
     }
 }
 
@@ -141,7 +162,10 @@ pub fn spawn(listener: TcpListener, options: EchoOptions) -> EchoHandle {
 }
 
 /// Like [`spawn`], but reports an unusable TLS certificate or key.
-pub fn try_spawn(listener: TcpListener, options: EchoOptions) -> Result<EchoHandle, TlsConfigError> {
+pub fn try_spawn(
+    listener: TcpListener,
+    options: EchoOptions,
+) -> Result<EchoHandle, TlsConfigError> {
     try_spawn_inner(listener, options).map_err(|(_, err)| err)
 }
 
@@ -199,7 +223,7 @@ fn try_spawn_inner(
     };
     let local_addr = local_addr_of(&listener);
     let (tx, rx) = watch::channel(false);
-    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log: Arc<Mutex<VecDeque<String>>> = Arc::default();
     let shared = Arc::new(Shared {
         options,
         local_port: local_addr.port(),

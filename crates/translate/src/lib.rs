@@ -1,5 +1,29 @@
 //! Pure translation: [`translate`] turns a [`ResourceSet`] into the proxy's IR plus the Gateway
 //! API status of every object. No I/O; user mistakes become status conditions.
+//!
+//! Flow (start at [`translate`]): [`gatewayclass`] picks our classes → [`gateway`] validates
+//! Gateways ([`addresses`], [`listeners`]) → [`httproute`] attaches routes ([`rules`],
+//! [`filters`], [`backends`], [`refs`], [`hostnames`]) → [`build`] assembles the IR sorted by
+//! [`precedence`]. [`render_yaml`] prints a translation deterministically.
+
+pub mod addresses;
+pub mod backends;
+pub mod build;
+pub mod conditions;
+pub mod duration;
+pub mod filters;
+pub mod frontend;
+pub mod gateway;
+pub mod gatewayclass;
+pub mod hostnames;
+pub mod httproute;
+pub mod listeners;
+pub mod precedence;
+pub mod refs;
+mod render;
+pub mod rules;
+
+pub use render::render_yaml;
 
 use serde::{Deserialize, Serialize};
 use trellis_model::ResourceSet;
@@ -38,10 +62,23 @@ pub struct ObjectStatus {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Translation {
     pub ir: trellis_ir::Config,
+    /// GatewayClasses, Gateways and HTTPRoutes, in that order, each sorted by namespace/name.
     pub statuses: Vec<ObjectStatus>,
 }
 
+/// Translates a snapshot. Only GatewayClasses whose `controllerName` is
+/// `options.controller_name`, their Gateways and the HTTPRoutes attached to those get statuses.
 pub fn translate(resources: &ResourceSet, options: &Options) -> Translation {
-    let _ = (resources, options);
-    Translation::default()
+    let (ours, mut statuses) = gatewayclass::translate(resources, options);
+    let mut gateways = gateway::prepare(resources, &ours, options);
+    let mut clusters = backends::Clusters::new();
+    let (route_statuses, placements) =
+        httproute::translate(resources, options, &mut gateways, &mut clusters);
+    statuses.extend(gateways.iter().map(gateway::status));
+    statuses.extend(route_statuses);
+    let ir = build::config(&gateways, placements, clusters);
+    if let Err(e) = ir.validate() {
+        tracing::error!(error = %e, "translator produced an invalid IR");
+    }
+    Translation { ir, statuses }
 }

@@ -93,6 +93,8 @@ async fn run_http<I>(
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::select! {
+        // Shutdown first: a response made ready by the same wake-up must not go out.
+        biased;
         () = super::wait_stopped(stop) => {}
         _ = ctx.reset.notified() => {}
         result = conn => {

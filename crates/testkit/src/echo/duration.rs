@@ -81,8 +81,22 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects() {
-        for bad in ["", "1", "s", "1x", "1.2.3s", "ms1", "1 s", ".s", "-", "99999999999h"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "",
+            "1",
+            "s",
+            "1x",
+            "1.2.3s",
+            "ms1",
+            "1 s",
+            ".s",
+            "-",
+            "99999999999h",
+        ] {
+            assert!(
+                parse_go_duration(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn set_header_parsing() {
         let mut h = HeaderMap::new();
-        h.append("x-echo-set-header", HeaderValue::from_static("A:1, B: two ,A:3"));
+        h.append(
+            "x-echo-set-header",
+            HeaderValue::from_static("A:1, B: two ,A:3"),
+        );
         h.append("x-echo-set-header", HeaderValue::from_static("C:x:y,"));
         h.append("x-echo-set-header", HeaderValue::from_static(""));
         let got: Vec<(String, String)> = echo_set_headers(&h)

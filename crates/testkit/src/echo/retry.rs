@@ -48,7 +48,7 @@ pub(crate) fn decide(counters: &RetryCounters, query_str: Option<&str>) -> Retry
     };
     let status = match query::get(query_str, "responseCode").filter(|c| !c.is_empty()) {
         None => None,
-        Some(code) => match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+        Some(code) => match super::handler::final_status(&code) {
             Some(status) => Some(status),
             None => return RetryOutcome::BadRequest(format!("invalid responseCode {code:?}")),
         },
@@ -80,13 +80,19 @@ mod tests {
             status: Some(StatusCode::SERVICE_UNAVAILABLE),
         };
         assert_eq!(decide(&c, q), fail);
-        assert_eq!(decide(&c, Some("uuid=b&succeedAfter=1")), RetryOutcome::Fail {
-            delay: Duration::ZERO,
-            status: None,
-        });
+        assert_eq!(
+            decide(&c, Some("uuid=b&succeedAfter=1")),
+            RetryOutcome::Fail {
+                delay: Duration::ZERO,
+                status: None,
+            }
+        );
         assert_eq!(decide(&c, q), fail);
         assert_eq!(decide(&c, q), RetryOutcome::Echo);
-        assert_eq!(decide(&c, Some("uuid=b&succeedAfter=1")), RetryOutcome::Echo);
+        assert_eq!(
+            decide(&c, Some("uuid=b&succeedAfter=1")),
+            RetryOutcome::Echo
+        );
     }
 
     #[test]
@@ -99,8 +105,17 @@ mod tests {
                 status: None
             }
         );
-        for q in ["succeedAfter=1", "uuid=a", "uuid=a&succeedAfter=x", "uuid=a&succeedAfter=1&responseCode=99"] {
-            assert!(matches!(decide(&c, Some(q)), RetryOutcome::BadRequest(_)), "{q}");
+        for q in [
+            "succeedAfter=1",
+            "uuid=a",
+            "uuid=a&succeedAfter=x",
+            "uuid=a&succeedAfter=1&responseCode=99",
+            "uuid=a&succeedAfter=1&responseCode=100",
+        ] {
+            assert!(
+                matches!(decide(&c, Some(q)), RetryOutcome::BadRequest(_)),
+                "{q}"
+            );
         }
     }
 }

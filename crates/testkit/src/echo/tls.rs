@@ -63,7 +63,10 @@ pub(crate) struct TlsInfo {
 impl TlsInfo {
     pub(crate) fn from_connection(conn: &rustls::ServerConnection) -> Self {
         TlsInfo {
-            version: conn.protocol_version().map(version_name).unwrap_or_default(),
+            version: conn
+                .protocol_version()
+                .map(version_name)
+                .unwrap_or_default(),
             server_name: conn.server_name().unwrap_or_default().to_string(),
             negotiated_protocol: conn
                 .alpn_protocol()

@@ -1,0 +1,397 @@
+//! Echo backends: for every echo Deployment selected by a Service in the manifests, start
+//! `replicas` in-process echo instances on 127.0.0.1 and describe each with an EndpointSlice,
+//! the way the upstream suite's pods would be seen by a controller.
+
+use crate::certs::{base64_decode, CertStore};
+use crate::manifests::{kind_of, name_of, namespace_of};
+use rand::Rng;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use trellis_testkit::echo::{self, EchoHandle, EchoMode, EchoOptions};
+
+/// echo-basic's container ports: 3000 HTTP (+ WebSocket at /ws), 3001 h2c only, 8443 HTTPS.
+const H2C_PORT: i64 = 3001;
+const HTTPS_PORTS: &[i64] = &[8443, 443];
+
+/// One running "pod".
+pub struct Instance {
+    pub namespace: String,
+    pub deployment: String,
+    pub pod: String,
+    /// Container port -> echo server.
+    pub ports: BTreeMap<i64, EchoHandle>,
+}
+
+#[derive(Default)]
+pub struct Backends {
+    pub instances: Vec<Instance>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("starting echo backend {pod}: {source}")]
+pub struct BackendError {
+    pod: String,
+    source: std::io::Error,
+}
+
+fn random_suffix(n: usize) -> String {
+    const CH: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| CH[rng.random_range(0..CH.len())] as char)
+        .collect()
+}
+
+fn env_names(deploy: &Value) -> Vec<String> {
+    deploy
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            c.get("env")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|e| e.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+fn is_http_echo(deploy: &Value) -> bool {
+    let image_ok = deploy
+        .pointer("/spec/template/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .is_some_and(|i| i.contains("echo-basic"));
+    let env = env_names(deploy);
+    // gRPC/TCP/UDP echo servers belong to features Trellis does not claim.
+    image_ok
+        && !env.iter().any(|e| {
+            matches!(
+                e.as_str(),
+                "GRPC_ECHO_SERVER" | "TCP_ECHO_SERVER" | "UDP_ECHO_SERVER"
+            )
+        })
+}
+
+/// The TLS pair the Deployment mounts (`TLS_SERVER_CERT` + a secret volume).
+fn tls_pair(
+    deploy: &Value,
+    namespace: &str,
+    objects: &[&Value],
+    certs: &CertStore,
+) -> Option<(String, String)> {
+    if !env_names(deploy).iter().any(|e| e == "TLS_SERVER_CERT") {
+        return None;
+    }
+    let secret = deploy
+        .pointer("/spec/template/spec/volumes")
+        .and_then(Value::as_array)?
+        .iter()
+        .find_map(|v| v.pointer("/secret/secretName").and_then(Value::as_str))?;
+    if let Some(p) = certs.secret(namespace, secret) {
+        return Some((p.cert_pem.clone(), p.key_pem.clone()));
+    }
+    // A Secret from the manifests themselves.
+    let obj = objects.iter().find(|o| {
+        kind_of(o) == "Secret"
+            && name_of(o) == secret
+            && namespace_of(o).unwrap_or("default") == namespace
+    })?;
+    let field = |k: &str| -> Option<String> {
+        if let Some(s) = obj
+            .pointer(&format!("/stringData/{}", k.replace('/', "~1")))
+            .and_then(Value::as_str)
+        {
+            return Some(s.to_string());
+        }
+        let b = obj.get("data")?.get(k)?.as_str()?;
+        String::from_utf8(base64_decode(b)?).ok()
+    };
+    Some((field("tls.crt")?, field("tls.key")?))
+}
+
+fn selector_matches(selector: &serde_json::Map<String, Value>, labels: &Value) -> bool {
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Container port of a Service port (`targetPort`, defaulting to `port`); named ports unsupported.
+fn target_port(port: &Value) -> Option<i64> {
+    match port.get("targetPort") {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => port.get("port").and_then(Value::as_i64),
+    }
+}
+
+impl Backends {
+    /// Starts the instances and returns them with the EndpointSlices to write.
+    pub async fn start(
+        objects: &[&Value],
+        certs: &CertStore,
+    ) -> Result<(Backends, Vec<Value>), BackendError> {
+        let mut backends = Backends::default();
+        let mut slices = Vec::new();
+        let services: Vec<&Value> = objects
+            .iter()
+            .copied()
+            .filter(|o| kind_of(o) == "Service")
+            .collect();
+        for deploy in objects
+            .iter()
+            .filter(|o| kind_of(o) == "Deployment" && is_http_echo(o))
+        {
+            let ns = namespace_of(deploy).unwrap_or("default").to_string();
+            let name = name_of(deploy).to_string();
+            let labels = deploy
+                .pointer("/spec/template/metadata/labels")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let selecting: Vec<&Value> = services
+                .iter()
+                .copied()
+                .filter(|s| namespace_of(s).unwrap_or("default") == ns)
+                .filter(|s| {
+                    s.pointer("/spec/selector")
+                        .and_then(Value::as_object)
+                        .is_some_and(|sel| selector_matches(sel, &labels))
+                })
+                .collect();
+            if selecting.is_empty() {
+                continue;
+            }
+            let mut container_ports: Vec<i64> = selecting
+                .iter()
+                .flat_map(|s| {
+                    s.pointer("/spec/ports")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .filter_map(|p| target_port(&p))
+                .collect();
+            container_ports.sort();
+            container_ports.dedup();
+            let tls = tls_pair(deploy, &ns, objects, certs);
+            let replicas = deploy
+                .pointer("/spec/replicas")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            for _ in 0..replicas {
+                let pod = format!("{name}-{}-{}", random_suffix(5), random_suffix(5));
+                let mut ports = BTreeMap::new();
+                for cp in &container_ports {
+                    let listener =
+                        tokio::net::TcpListener::bind("127.0.0.1:0")
+                            .await
+                            .map_err(|source| BackendError {
+                                pod: pod.clone(),
+                                source,
+                            })?;
+                    let opts = EchoOptions {
+                        namespace: ns.clone(),
+                        pod: pod.clone(),
+                        mode: if *cp == H2C_PORT {
+                            EchoMode::H2cOnly
+                        } else {
+                            EchoMode::Http
+                        },
+                        tls: if HTTPS_PORTS.contains(cp) {
+                            tls.clone()
+                        } else {
+                            None
+                        },
+                    };
+                    ports.insert(*cp, echo::spawn(listener, opts));
+                }
+                let inst = Instance {
+                    namespace: ns.clone(),
+                    deployment: name.clone(),
+                    pod,
+                    ports,
+                };
+                for svc in &selecting {
+                    slices.push(endpoint_slice(svc, &inst));
+                }
+                backends.instances.push(inst);
+            }
+        }
+        Ok((backends, slices))
+    }
+
+    /// Instances of a Deployment (by name).
+    pub fn of_deployment<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Instance> {
+        self.instances
+            .iter()
+            .filter(move |i| i.namespace == namespace && i.deployment == name)
+    }
+
+    /// How many times instances whose pod starts with `backend` received `request_uri`.
+    pub fn received(&self, namespace: &str, backend: &str, request_uri: &str) -> usize {
+        self.instances
+            .iter()
+            .filter(|i| i.namespace == namespace && i.pod.starts_with(&format!("{backend}-")))
+            .flat_map(|i| i.ports.values())
+            .map(|h| h.request_log().iter().filter(|u| *u == request_uri).count())
+            .sum()
+    }
+
+    /// Fills manually managed EndpointSlices (upstream step `populate_endpointslices`) with
+    /// the instances of `deployment`: the slice keeps instance 0, extra instances get extra
+    /// slices (`<slice>-<i>`, same labels), since one slice has one port per name.
+    pub fn populate_slice(&self, slice: &Value, deployment: &str) -> Vec<Value> {
+        let ns = namespace_of(slice).unwrap_or("default");
+        if slice.get("addressType").and_then(Value::as_str) != Some("IPv4") {
+            return vec![slice.clone()];
+        }
+        let mut out = Vec::new();
+        for (i, inst) in self.of_deployment(ns, deployment).enumerate() {
+            let mut s = slice.clone();
+            if i > 0 {
+                s["metadata"]["name"] = json!(format!("{}-{i}", name_of(slice)));
+            }
+            let ports: Vec<Value> = slice
+                .get("ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut p| {
+                    let cp = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+                    if let Some(h) = inst.ports.get(&cp) {
+                        p["port"] = json!(h.local_addr.port());
+                    }
+                    p
+                })
+                .collect();
+            s["ports"] = json!(ports);
+            s["endpoints"] = json!([endpoint(inst)]);
+            out.push(s);
+        }
+        if out.is_empty() {
+            out.push(slice.clone());
+        }
+        out
+    }
+
+    pub fn shutdown(&self) {
+        for h in self.instances.iter().flat_map(|i| i.ports.values()) {
+            h.shutdown();
+        }
+    }
+}
+
+impl Drop for Backends {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn endpoint(inst: &Instance) -> Value {
+    json!({
+        "addresses": ["127.0.0.1"],
+        "conditions": {"ready": true, "serving": true, "terminating": false},
+        "targetRef": {"kind": "Pod", "name": inst.pod, "namespace": inst.namespace},
+    })
+}
+
+fn endpoint_slice(svc: &Value, inst: &Instance) -> Value {
+    let svc_name = name_of(svc);
+    let ports: Vec<Value> = svc
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            let h = inst.ports.get(&target_port(p)?)?;
+            let mut port = json!({
+                "name": p.get("name").and_then(Value::as_str).unwrap_or(""),
+                "port": h.local_addr.port(),
+                "protocol": p.get("protocol").and_then(Value::as_str).unwrap_or("TCP"),
+            });
+            if let Some(ap) = p.get("appProtocol") {
+                port["appProtocol"] = ap.clone();
+            }
+            Some(port)
+        })
+        .collect();
+    let suffix = inst.pod.rsplit('-').next().unwrap_or("x");
+    json!({
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": format!("{svc_name}-{suffix}"),
+            "namespace": inst.namespace,
+            "labels": {"kubernetes.io/service-name": svc_name},
+        },
+        "addressType": "IPv4",
+        "endpoints": [endpoint(inst)],
+        "ports": ports,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifests::{parse_yaml, Placeholders};
+
+    #[tokio::test]
+    async fn base_yaml_backends_get_instances_and_slices() {
+        let base =
+            std::fs::read_to_string(crate::suite::default_suite_dir().join("base.yaml")).unwrap();
+        let docs = parse_yaml(&Placeholders::default().apply(&base), "base").unwrap();
+        let refs: Vec<&Value> = docs.iter().collect();
+        let certs = CertStore::generate().unwrap();
+        let (b, slices) = Backends::start(&refs, &certs).await.unwrap();
+        // infra-backend-v1 has 2 replicas with ports 3000 and 3001.
+        let v1: Vec<_> = b
+            .of_deployment("gateway-conformance-infra", "infra-backend-v1")
+            .collect();
+        assert_eq!(v1.len(), 2);
+        assert_eq!(
+            v1[0].ports.keys().copied().collect::<Vec<_>>(),
+            vec![3000, 3001]
+        );
+        let re = regex::Regex::new(r"^infra-backend-v1-[a-z0-9]{5}-[a-z0-9]{5}$").unwrap();
+        assert!(re.is_match(&v1[0].pod), "{}", v1[0].pod);
+        // No gRPC / TCP / coredns instances.
+        assert!(b
+            .instances
+            .iter()
+            .all(|i| !i.deployment.starts_with("grpc") && i.deployment != "coredns"));
+        let s = slices
+            .iter()
+            .find(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == "infra-backend-v1")
+            .unwrap();
+        let names: Vec<_> = s["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["first-port", "second-port", "third-port"]);
+        assert_eq!(
+            s["ports"][0]["port"], s["ports"][2]["port"],
+            "8080 and 8082 share container port 3000"
+        );
+        assert_eq!(s["endpoints"][0]["addresses"][0], "127.0.0.1");
+        // tls-backend in two namespaces, one instance each.
+        assert_eq!(
+            b.of_deployment("gateway-conformance-app-backend", "tls-backend")
+                .count(),
+            1
+        );
+        let manual = serde_json::json!({"kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": "m-ip4", "namespace": "gateway-conformance-infra"},
+            "ports": [{"name": "first-port", "port": 3000}]});
+        let filled = b.populate_slice(&manual, "infra-backend-v1");
+        assert_eq!(filled.len(), 2);
+        assert_ne!(filled[0]["ports"][0]["port"], 3000);
+        assert_eq!(filled[1]["metadata"]["name"], "m-ip4-1");
+    }
+}

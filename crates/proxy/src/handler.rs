@@ -1,0 +1,287 @@
+//! Per-request entry point: load the bind's table once, pick listener → virtual host → route,
+//! run the route's filters and its action.
+
+use crate::body::{self, ProxyBody};
+use crate::compile::{ActionRt, BindTable, FilterRt, HeaderMod, Lookup, RouteTable};
+use crate::filters::{self, RedirectInput};
+use crate::forward::{self, Outgoing};
+use crate::metrics::Metrics;
+use crate::routing::{normalize_host, replace_prefix};
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use rand::Rng;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use trellis_ir as ir;
+
+/// Settings shared by all connections of a proxy.
+pub(crate) struct Shared {
+    pub metrics: Metrics,
+    pub max_buffered_body: usize,
+    /// Flipped to `true` on proxy shutdown: ends tunnels and mirror tasks.
+    pub kill: watch::Receiver<bool>,
+}
+
+/// What a connection knows; cloned (by `Arc`) into each request.
+pub(crate) struct ConnCtx {
+    pub table: Arc<ArcSwap<BindTable>>,
+    pub peer: SocketAddr,
+    pub sni: Option<String>,
+    pub shared: Arc<Shared>,
+    /// Flipped when this bind's drain deadline passes.
+    pub bind_kill: watch::Receiver<bool>,
+}
+
+pub(crate) async fn handle(
+    ctx: Arc<ConnCtx>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let table = ctx.table.load_full();
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let resp = route(&ctx, &table, req).await;
+    ctx.shared.metrics.response(resp.status());
+    tracing::debug!(bind = %table.name, peer = %ctx.peer, %method, %uri, status = resp.status().as_u16(), "request");
+    Ok(resp)
+}
+
+/// The Host header (HTTP/1) or `:authority` (HTTP/2) as received. `Err` on a non-text Host.
+fn raw_host(req: &Request<Incoming>) -> Result<String, ()> {
+    let authority = req.uri().authority().map(|a| a.as_str().to_string());
+    let header = match req.headers().get(header::HOST) {
+        Some(h) => Some(h.to_str().map_err(|_| ())?.to_string()),
+        None => None,
+    };
+    Ok(if req.version() == Version::HTTP_2 {
+        authority.or(header)
+    } else {
+        header.or(authority)
+    }
+    .unwrap_or_default())
+}
+
+async fn route(ctx: &ConnCtx, table: &BindTable, req: Request<Incoming>) -> Response<ProxyBody> {
+    let Ok(raw) = raw_host(&req) else {
+        return body::status(StatusCode::BAD_REQUEST);
+    };
+    let host = normalize_host(&raw);
+    let sni = ctx.sni.as_deref().filter(|_| table.https);
+    let (listener, r, matched) =
+        match table.lookup(&host, sni, req.method(), req.uri(), req.headers()) {
+            Lookup::Found {
+                listener,
+                route,
+                matched,
+            } => (listener, route, matched),
+            Lookup::Misdirected => return body::status(StatusCode::MISDIRECTED_REQUEST),
+            Lookup::NotFound => return body::status(StatusCode::NOT_FOUND),
+        };
+    tracing::trace!(listener = %listener.name, route = %r.name, "matched");
+    dispatch(ctx, table, r, matched, raw, host, req).await
+}
+
+/// Request state as filters shape it.
+pub(crate) struct Shaped<'a> {
+    pub out: Outgoing,
+    pub response_mods: Vec<&'a HeaderMod>,
+    pub cors: Option<&'a ir::Cors>,
+}
+
+async fn dispatch(
+    ctx: &ConnCtx,
+    table: &BindTable,
+    r: &RouteTable,
+    matched: usize,
+    raw_host: String,
+    host: String,
+    mut req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let upgrade = forward::is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
+    let (parts, incoming) = req.into_parts();
+    let scheme = if table.https { "https" } else { "http" };
+
+    match &r.action {
+        ActionRt::Direct(status) => {
+            let mut s = Shaped {
+                out: Outgoing::new(parts, raw_host, incoming),
+                response_mods: vec![],
+                cors: None,
+            };
+            if let Some(resp) = apply_filters(ctx, &r.filters, &mut s, matched, origin.as_deref()) {
+                return resp;
+            }
+            finish(body::status(*status), &s, origin.as_deref())
+        }
+        ActionRt::Redirect(rd) => {
+            let input = RedirectInput {
+                scheme,
+                host: &host,
+                bind_port: table.port,
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                matched,
+            };
+            let location = filters::redirect_location(rd, &input);
+            let status = StatusCode::from_u16(rd.status_code).unwrap_or(StatusCode::FOUND);
+            let mut resp = body::status(status);
+            match HeaderValue::from_str(&location) {
+                Ok(v) => {
+                    resp.headers_mut().insert(header::LOCATION, v);
+                }
+                Err(_) => return body::status(StatusCode::BAD_REQUEST),
+            }
+            let mut s = Shaped {
+                out: Outgoing::new(parts, raw_host, incoming),
+                response_mods: vec![],
+                cors: None,
+            };
+            if let Some(resp) = apply_filters(ctx, &r.filters, &mut s, matched, origin.as_deref()) {
+                return resp;
+            }
+            finish(resp, &s, origin.as_deref())
+        }
+        ActionRt::Forward { backends, total } => {
+            let Some(backend) = choose(backends, *total) else {
+                return body::status(StatusCode::INTERNAL_SERVER_ERROR);
+            };
+            let mut out = Outgoing::new(parts, raw_host, incoming);
+            out.forwarded_for(ctx.peer, scheme);
+            let wants_copy = r.retry.is_some()
+                || r.filters
+                    .iter()
+                    .chain(&backend.filters)
+                    .any(|f| matches!(f, FilterRt::Mirror { .. }));
+            if wants_copy {
+                if let Err(status) = out.buffer_body(ctx.shared.max_buffered_body).await {
+                    return body::status(status);
+                }
+            }
+            let mut s = Shaped {
+                out,
+                response_mods: vec![],
+                cors: None,
+            };
+            if let Some(resp) = apply_filters(ctx, &r.filters, &mut s, matched, origin.as_deref()) {
+                return resp;
+            }
+            let Some(cluster) = backend.cluster.clone() else {
+                return finish(
+                    body::status(StatusCode::INTERNAL_SERVER_ERROR),
+                    &s,
+                    origin.as_deref(),
+                );
+            };
+            if let Some(resp) =
+                apply_filters(ctx, &backend.filters, &mut s, matched, origin.as_deref())
+            {
+                return resp;
+            }
+            let resp = forward::forward(ctx, r, &cluster, &mut s.out, upgrade).await;
+            finish(resp, &s, origin.as_deref())
+        }
+    }
+}
+
+/// Weighted random choice; `None` when nothing has weight.
+fn choose(
+    backends: &[crate::compile::BackendRt],
+    total: u64,
+) -> Option<&crate::compile::BackendRt> {
+    if total == 0 {
+        return None;
+    }
+    let mut n = rand::rng().random_range(0..total);
+    for b in backends {
+        let w = u64::from(b.weight);
+        if n < w {
+            return Some(b);
+        }
+        n -= w;
+    }
+    None
+}
+
+/// Runs request-side filters in order. Returns a response when a filter answers itself
+/// (CORS preflight).
+fn apply_filters<'a>(
+    ctx: &ConnCtx,
+    filters: &'a [FilterRt],
+    s: &mut Shaped<'a>,
+    matched: usize,
+    origin: Option<&str>,
+) -> Option<Response<ProxyBody>> {
+    for f in filters {
+        match f {
+            FilterRt::RequestHeaders(m) => m.apply(&mut s.out.headers),
+            FilterRt::ResponseHeaders(m) => s.response_mods.push(m),
+            FilterRt::UrlRewrite(u) => {
+                if let Some(h) = &u.hostname {
+                    s.out.host = h.clone();
+                }
+                match &u.path {
+                    None => {}
+                    Some(ir::PathModifier::ReplaceFullPath(p)) => s.out.set_path(p.clone()),
+                    Some(ir::PathModifier::ReplacePrefixMatch(p)) => {
+                        let new = replace_prefix(s.out.original_path(), matched, p);
+                        s.out.set_path(new);
+                    }
+                }
+            }
+            FilterRt::Mirror { cluster, fraction } => {
+                if let Some(c) = cluster {
+                    if rand::rng().random::<f64>() < *fraction {
+                        forward::mirror(ctx, c.clone(), &s.out);
+                    }
+                }
+            }
+            FilterRt::Cors(c) => {
+                s.cors = Some(c);
+                let preflight = s.out.method == http::Method::OPTIONS
+                    && s.out
+                        .headers
+                        .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+                if let (true, Some(origin)) = (preflight, origin) {
+                    let method = s.out.headers.get(header::ACCESS_CONTROL_REQUEST_METHOD);
+                    let method = method.and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let req_headers = s.out.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS);
+                    let req_headers = req_headers.and_then(|v| v.to_str().ok());
+                    let mut resp = body::status(StatusCode::NO_CONTENT);
+                    if let Some(h) = filters::preflight_headers(c, origin, method, req_headers) {
+                        resp.headers_mut().extend(h);
+                    }
+                    return Some(resp);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Response-side work: header modifiers then CORS headers.
+fn finish(
+    mut resp: Response<ProxyBody>,
+    s: &Shaped<'_>,
+    origin: Option<&str>,
+) -> Response<ProxyBody> {
+    for m in &s.response_mods {
+        m.apply(resp.headers_mut());
+    }
+    if let (Some(c), Some(o)) = (s.cors, origin) {
+        filters::response_headers(c, o, resp.headers_mut());
+    }
+    resp
+}
+
+/// Never-firing default for optional durations.
+pub(crate) fn ms(v: Option<u64>) -> Option<Duration> {
+    v.filter(|&ms| ms > 0).map(Duration::from_millis)
+}

@@ -1,0 +1,198 @@
+//! One running bind: the listening socket, its accept loop, per-connection serving
+//! (HTTP/1.1 + h2c, or TLS then ALPN) and the graceful drain when the bind is removed.
+
+use crate::compile::BindTable;
+use crate::handler::{self, ConnCtx, Shared};
+use arc_swap::ArcSwap;
+use hyper::rt::{Read, Write};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Timeouts for the client side of connections.
+#[derive(Clone, Copy)]
+pub(crate) struct ServeOptions {
+    pub tls_handshake: Duration,
+    pub header_read: Duration,
+}
+
+pub(crate) struct RunningBind {
+    pub table: Arc<ArcSwap<BindTable>>,
+    pub local: SocketAddr,
+    /// `Some(deadline)` stops accepting and drains within `deadline`.
+    stop: watch::Sender<Option<Duration>>,
+    closed: oneshot::Receiver<()>,
+    done: JoinHandle<()>,
+}
+
+impl RunningBind {
+    /// Stops accepting (returns once the socket is closed); the returned task finishes when
+    /// connections have drained or `drain` has passed.
+    pub(crate) async fn stop(self, drain: Duration) -> JoinHandle<()> {
+        let _ = self.stop.send(Some(drain));
+        let _ = self.closed.await;
+        self.done
+    }
+}
+
+fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+pub(crate) fn open(
+    addr: SocketAddr,
+    table: BindTable,
+    shared: Arc<Shared>,
+    opts: ServeOptions,
+) -> io::Result<RunningBind> {
+    let listener = bind_socket(addr)?;
+    let local = listener.local_addr()?;
+    let table = Arc::new(ArcSwap::from_pointee(table));
+    let (stop, stop_rx) = watch::channel(None);
+    let (closed_tx, closed) = oneshot::channel();
+    let done = tokio::spawn(accept_loop(
+        listener,
+        table.clone(),
+        shared,
+        opts,
+        stop_rx,
+        closed_tx,
+    ));
+    Ok(RunningBind {
+        table,
+        local,
+        stop,
+        closed,
+        done,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    table: Arc<ArcSwap<BindTable>>,
+    shared: Arc<Shared>,
+    opts: ServeOptions,
+    mut stop: watch::Receiver<Option<Duration>>,
+    closed: oneshot::Sender<()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let (kill_tx, kill_rx) = watch::channel(false);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(opts.header_read);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let name = table.load().name.clone();
+    loop {
+        tokio::select! {
+            // Only ever changed to `Some`; a dropped sender also stops.
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let conn = Conn {
+                        table: table.clone(),
+                        shared: shared.clone(),
+                        builder: builder.clone(),
+                        watcher: graceful.watcher(),
+                        kill: kill_rx.clone(),
+                        opts,
+                    };
+                    tokio::spawn(conn.run(tcp, peer));
+                }
+                Err(e) => {
+                    // Usually fd exhaustion: back off instead of spinning.
+                    tracing::warn!(bind = %name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = closed.send(());
+    let drain = stop.borrow().unwrap_or(Duration::ZERO);
+    tracing::info!(bind = %name, connections = graceful.count(), "draining");
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(bind = %name, "drain deadline passed; closing remaining connections");
+    }
+    let _ = kill_tx.send(true);
+}
+
+struct Conn {
+    table: Arc<ArcSwap<BindTable>>,
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    kill: watch::Receiver<bool>,
+    opts: ServeOptions,
+}
+
+impl Conn {
+    async fn run(self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let tls = self.table.load().tls.clone();
+        let Some(tls) = tls else {
+            return self.serve(TokioIo::new(tcp), peer, None).await;
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        match tokio::time::timeout(self.opts.tls_handshake, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => {
+                let sni = stream
+                    .get_ref()
+                    .1
+                    .server_name()
+                    .map(|s| s.to_ascii_lowercase());
+                self.serve(TokioIo::new(stream), peer, sni).await
+            }
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
+    async fn serve<I>(self, io: I, peer: SocketAddr, sni: Option<String>)
+    where
+        I: Read + Write + Unpin + Send + 'static,
+    {
+        let mut kill = self.kill.clone();
+        let ctx = Arc::new(ConnCtx {
+            table: self.table,
+            peer,
+            sni,
+            shared: self.shared,
+            bind_kill: self.kill,
+        });
+        let svc = hyper::service::service_fn(move |req| handler::handle(ctx.clone(), req));
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(io, svc)
+            .into_owned();
+        tokio::select! {
+            r = self.watcher.watch(conn) => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with error");
+                }
+            }
+            _ = kill.wait_for(|k| *k) => {}
+        }
+    }
+}
