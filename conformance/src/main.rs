@@ -93,7 +93,14 @@ fn real_main() -> anyhow::Result<ExitCode> {
         ready_timeout: Duration::from_secs(30),
     };
     let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
-    let summary = rt.block_on(run(&opts, &mut std::io::stdout()))?;
+    // On Ctrl-C the run future is dropped, which kills the trellis child it started.
+    let mut stdout = std::io::stdout();
+    let summary = rt.block_on(async {
+        tokio::select! {
+            r = run(&opts, &mut stdout) => r.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        }
+    })?;
     Ok(if summary.failed() == 0 {
         ExitCode::SUCCESS
     } else {

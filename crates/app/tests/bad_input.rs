@@ -122,7 +122,7 @@ async fn an_invalid_regex_is_reported_on_the_route_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicting_listeners_are_marked_conflicted() {
     let env = env().await;
-    let port = free_port();
+    let (port, port2) = (free_port(), free_port());
     env.write(
         "conflict.yaml",
         &format!(
@@ -134,13 +134,15 @@ spec:
   listeners:
   - {{name: a, protocol: HTTP, port: {port}, hostname: same.example}}
   - {{name: b, protocol: HTTP, port: {port}, hostname: same.example}}
-  - {{name: c, protocol: HTTPS, port: {port}, hostname: other.example, tls: {{certificateRefs: [{{name: missing}}]}}}}
+  - {{name: c, protocol: HTTPS, port: {port2}, tls: {{certificateRefs: [{{name: missing}}]}}}}
+  - {{name: d, protocol: HTTP, port: {port2}}}
 "
         ),
     );
     env.condition("Gateway", "conflict", "listener a Conflicted=True/HostnameConflict").await;
     env.condition("Gateway", "conflict", "listener b Conflicted=True/HostnameConflict").await;
     env.condition("Gateway", "conflict", "listener c Conflicted=True/ProtocolConflict").await;
+    env.condition("Gateway", "conflict", "listener d Conflicted=True/ProtocolConflict").await;
     env.still_serving().await;
 }
 

@@ -7,7 +7,11 @@ use trellis_proxy::RouteMatcher;
 fn route(name: String, path: ir::PathMatch, headers: Vec<ir::ValueMatch>) -> ir::Route {
     ir::Route {
         name,
-        matches: ir::RouteMatch { path, headers, ..Default::default() },
+        matches: ir::RouteMatch {
+            path,
+            headers,
+            ..Default::default()
+        },
         filters: vec![],
         action: ir::Action::DirectResponse { status: 200 },
         timeouts: Default::default(),
@@ -32,12 +36,23 @@ fn bind() -> ir::Bind {
             let re = ir::PathMatch::RegularExpression(format!("/re/{r}/[a-z]+"));
             routes.push(route(format!("{h}/re/{r}"), re, vec![]));
         }
-        routes.push(route(format!("{h}/root"), ir::PathMatch::Prefix("/".into()), vec![]));
-        vhosts.push(ir::VirtualHost { hostname: format!("host{h}.example.com"), routes });
+        routes.push(route(
+            format!("{h}/root"),
+            ir::PathMatch::Prefix("/".into()),
+            vec![],
+        ));
+        vhosts.push(ir::VirtualHost {
+            hostname: format!("host{h}.example.com"),
+            routes,
+        });
     }
     vhosts.push(ir::VirtualHost {
         hostname: "*.example.com".into(),
-        routes: vec![route("wild".into(), ir::PathMatch::Prefix("/".into()), vec![])],
+        routes: vec![route(
+            "wild".into(),
+            ir::PathMatch::Prefix("/".into()),
+            vec![],
+        )],
     });
     ir::Bind {
         name: "bench".into(),
@@ -69,7 +84,10 @@ fn bench(c: &mut Criterion) {
         let uri: http::Uri = path.parse().unwrap();
         assert!(m.find(host, &get, &uri, &headers).is_some(), "{name}");
         c.bench_function(name, |b| {
-            b.iter(|| m.find(black_box(host), &get, black_box(&uri), &headers).map(str::len))
+            b.iter(|| {
+                m.find(black_box(host), &get, black_box(&uri), &headers)
+                    .map(str::len)
+            })
         });
     }
 }

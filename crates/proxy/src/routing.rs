@@ -3,6 +3,7 @@
 
 use http::HeaderMap;
 use regex::Regex;
+use std::borrow::Cow;
 
 /// A listener or virtual-host hostname, pre-lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,20 +99,21 @@ impl ValueRule {
     }
 }
 
-/// All values of a header joined with `,` (a single value is returned as is).
-pub(crate) fn header_value(headers: &HeaderMap, name: &http::HeaderName) -> Option<String> {
-    let mut out: Option<String> = None;
-    for v in headers.get_all(name) {
-        let v = String::from_utf8_lossy(v.as_bytes());
-        match &mut out {
-            None => out = Some(v.into_owned()),
-            Some(o) => {
-                o.push(',');
-                o.push_str(&v);
-            }
-        }
+/// All values of a header joined with `,`; a single value is borrowed, not copied.
+pub(crate) fn header_value<'a>(
+    headers: &'a HeaderMap,
+    name: &http::HeaderName,
+) -> Option<Cow<'a, str>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let text = |v: &'a http::HeaderValue| String::from_utf8_lossy(v.as_bytes());
+    let mut out = text(first);
+    for v in values {
+        let joined = out.to_mut();
+        joined.push(',');
+        joined.push_str(&text(v));
     }
-    out
+    Some(out)
 }
 
 /// Parses a query string into decoded `(name, value)` pairs, in order.

@@ -23,6 +23,7 @@ fn main() {
     }
     let (set, diags) = trellis_model::ResourceSet::from_objects(objects);
     let t = trellis_translate::translate(&set, &trellis_translate::Options::default());
-    let out = serde_json::json!({"statuses": t.statuses, "diagnostics": diags, "ir": t.ir});
+    let valid = t.ir.validate().map_err(|e| e.to_string());
+    let out = serde_json::json!({"statuses": t.statuses, "diagnostics": diags, "ir": t.ir, "ir_valid": valid.is_ok()});
     println!("{}", serde_json::to_string(&out).expect("serializable"));
 }
