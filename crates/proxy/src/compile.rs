@@ -1,7 +1,7 @@
 //! Turns one IR [`Config`] into lookup tables, once per apply: per bind the listener list, per
 //! listener an exact-host map, wildcard suffixes and a catch-all virtual host; regexes anchored.
 
-use crate::routing::{self, anchored, HostPattern, PathRule, ValueRule};
+use crate::routing::{anchored, HostPattern, PathRule, ValueRule};
 use crate::upstream::ClusterRt;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use std::collections::HashMap;
@@ -33,87 +33,6 @@ pub(crate) struct BindTable {
     pub https: bool,
     pub listeners: Vec<ListenerTable>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
-}
-
-/// Outcome of looking a request up in a [`BindTable`].
-pub(crate) enum Lookup<'a> {
-    Found {
-        listener: &'a ListenerTable,
-        route: &'a RouteTable,
-        matched: usize,
-    },
-    /// The Host belongs to another listener than the TLS SNI selected.
-    Misdirected,
-    NotFound,
-}
-
-impl BindTable {
-    /// Listener (first whose hostname matches), virtual host, then the first matching route.
-    /// `host` is lower-case without port; `sni` is given only on TLS connections.
-    pub(crate) fn lookup(
-        &self,
-        host: &str,
-        sni: Option<&str>,
-        method: &Method,
-        uri: &http::Uri,
-        headers: &http::HeaderMap,
-    ) -> Lookup<'_> {
-        let listener = self.listeners.iter().position(|l| l.hostname.matches(host));
-        if let Some(sni) = sni {
-            if self.listeners.iter().position(|l| l.hostname.matches(sni)) != listener {
-                return Lookup::Misdirected;
-            }
-        }
-        let Some(listener) = listener.and_then(|i| self.listeners.get(i)) else {
-            return Lookup::NotFound;
-        };
-        let Some(vhost) = listener.vhost(host) else {
-            return Lookup::NotFound;
-        };
-        let mut params = None;
-        for route in &vhost.routes {
-            if let Some(matched) = route.matches(method, uri, headers, &mut params) {
-                return Lookup::Found {
-                    listener,
-                    route,
-                    matched,
-                };
-            }
-        }
-        Lookup::NotFound
-    }
-}
-
-impl RouteTable {
-    /// On a match, the bytes of the path consumed by the path rule. The query is parsed at
-    /// most once per request (`params`).
-    fn matches(
-        &self,
-        method: &Method,
-        uri: &http::Uri,
-        headers: &http::HeaderMap,
-        params: &mut Option<Vec<(String, String)>>,
-    ) -> Option<usize> {
-        let matched = self.path.matches(uri.path())?;
-        if self.method.as_ref().is_some_and(|m| m != method) {
-            return None;
-        }
-        for (name, rule) in &self.headers {
-            if !routing::header_value(headers, name).is_some_and(|v| rule.matches(&v)) {
-                return None;
-            }
-        }
-        if !self.query.is_empty() {
-            let params =
-                params.get_or_insert_with(|| routing::parse_query(uri.query().unwrap_or("")));
-            for (name, rule) in &self.query {
-                if !routing::query_value(params, name).is_some_and(|v| rule.matches(v)) {
-                    return None;
-                }
-            }
-        }
-        Some(matched)
-    }
 }
 
 pub(crate) struct ListenerTable {
@@ -408,6 +327,7 @@ fn compile_filters(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lookup::Lookup;
 
     fn route(name: &str, path: ir::PathMatch) -> ir::Route {
         ir::Route {

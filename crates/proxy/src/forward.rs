@@ -65,6 +65,10 @@ impl Outgoing {
         self.uri.path()
     }
 
+    pub(crate) fn original_query(&self) -> Option<&str> {
+        self.uri.query()
+    }
+
     pub(crate) fn set_path(&mut self, path: String) {
         self.new_path = Some(path);
     }
@@ -166,8 +170,14 @@ impl Outgoing {
             .map_err(|_| StatusCode::BAD_REQUEST)?;
         if h2 {
             headers.remove(header::HOST);
-        } else if !self.host.is_empty() {
-            let v = HeaderValue::from_str(&self.host).map_err(|_| StatusCode::BAD_REQUEST)?;
+        } else {
+            // HTTP/1.1 requires a Host: the endpoint stands in when the client sent none.
+            let host = if self.host.is_empty() {
+                authority.as_str()
+            } else {
+                &self.host
+            };
+            let v = HeaderValue::from_str(host).map_err(|_| StatusCode::BAD_REQUEST)?;
             headers.insert(header::HOST, v);
         }
         let mut req = Request::new(body);
@@ -289,7 +299,7 @@ fn response(
         };
         let upstream = hyper::upgrade::on(&mut resp);
         let kills = (ctx.shared.kill.clone(), ctx.bind_kill.clone());
-        tokio::spawn(splice(client, upstream, kills));
+        tokio::spawn(splice(client, upstream, kills, ctx.tunnels.clone()));
         let (parts, _) = resp.into_parts();
         return Response::from_parts(parts, body::empty());
     }
@@ -302,6 +312,7 @@ async fn splice(
     client: OnUpgrade,
     upstream: OnUpgrade,
     (mut kill, mut bind_kill): (watch::Receiver<bool>, watch::Receiver<bool>),
+    _drain_guard: tokio::sync::mpsc::Sender<()>,
 ) {
     let (c, u) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,

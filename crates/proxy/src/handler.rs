@@ -2,9 +2,10 @@
 //! run the route's filters and its action.
 
 use crate::body::{self, ProxyBody};
-use crate::compile::{ActionRt, BindTable, FilterRt, HeaderMod, Lookup, RouteTable};
+use crate::compile::{ActionRt, BindTable, FilterRt, HeaderMod, RouteTable};
 use crate::filters::{self, RedirectInput};
 use crate::forward::{self, Outgoing};
+use crate::lookup::Lookup;
 use crate::metrics::Metrics;
 use crate::routing::{normalize_host, replace_prefix};
 use arc_swap::ArcSwap;
@@ -35,6 +36,8 @@ pub(crate) struct ConnCtx {
     pub shared: Arc<Shared>,
     /// Flipped when this bind's drain deadline passes.
     pub bind_kill: watch::Receiver<bool>,
+    /// Held by upgraded tunnels so a drain waits for them (up to its deadline).
+    pub tunnels: tokio::sync::mpsc::Sender<()>,
 }
 
 pub(crate) async fn handle(
@@ -105,90 +108,73 @@ async fn dispatch(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
+    let origin = origin.as_deref();
     let upgrade = forward::is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
     let (parts, incoming) = req.into_parts();
     let scheme = if table.https { "https" } else { "http" };
+    let mut out = Outgoing::new(parts, raw_host, incoming);
 
-    match &r.action {
-        ActionRt::Direct(status) => {
-            let mut s = Shaped {
-                out: Outgoing::new(parts, raw_host, incoming),
-                response_mods: vec![],
-                cors: None,
-            };
-            if let Some(resp) = apply_filters(ctx, &r.filters, &mut s, matched, origin.as_deref()) {
-                return resp;
+    let backend = match &r.action {
+        ActionRt::Forward { backends, total } => match choose(backends, *total) {
+            Some(b) => Some(b),
+            None => return body::status(StatusCode::INTERNAL_SERVER_ERROR),
+        },
+        _ => None,
+    };
+    if let Some(b) = backend {
+        out.forwarded_for(ctx.peer, scheme);
+        let mirrors = r.filters.iter().chain(&b.filters);
+        let wants_copy = r.retry.is_some()
+            || mirrors
+                .into_iter()
+                .any(|f| matches!(f, FilterRt::Mirror { .. }));
+        if wants_copy {
+            if let Err(status) = out.buffer_body(ctx.shared.max_buffered_body).await {
+                return body::status(status);
             }
-            finish(body::status(*status), &s, origin.as_deref())
         }
-        ActionRt::Redirect(rd) => {
+    }
+    let mut s = Shaped {
+        out,
+        response_mods: vec![],
+        cors: None,
+    };
+    if let Some(resp) = apply_filters(ctx, &r.filters, &mut s, matched, origin) {
+        return resp;
+    }
+    let resp = match (&r.action, backend) {
+        (ActionRt::Direct(status), _) => body::status(*status),
+        (ActionRt::Redirect(rd), _) => {
             let input = RedirectInput {
                 scheme,
                 host: &host,
                 bind_port: table.port,
-                path: parts.uri.path(),
-                query: parts.uri.query(),
+                path: s.out.original_path(),
+                query: s.out.original_query(),
                 matched,
             };
-            let location = filters::redirect_location(rd, &input);
-            let status = StatusCode::from_u16(rd.status_code).unwrap_or(StatusCode::FOUND);
-            let mut resp = body::status(status);
-            match HeaderValue::from_str(&location) {
-                Ok(v) => {
-                    resp.headers_mut().insert(header::LOCATION, v);
+            match HeaderValue::from_str(&filters::redirect_location(rd, &input)) {
+                Ok(location) => {
+                    let status = StatusCode::from_u16(rd.status_code).unwrap_or(StatusCode::FOUND);
+                    let mut resp = body::status(status);
+                    resp.headers_mut().insert(header::LOCATION, location);
+                    resp
                 }
-                Err(_) => return body::status(StatusCode::BAD_REQUEST),
+                Err(_) => body::status(StatusCode::BAD_REQUEST),
             }
-            let mut s = Shaped {
-                out: Outgoing::new(parts, raw_host, incoming),
-                response_mods: vec![],
-                cors: None,
-            };
-            if let Some(resp) = apply_filters(ctx, &r.filters, &mut s, matched, origin.as_deref()) {
-                return resp;
-            }
-            finish(resp, &s, origin.as_deref())
         }
-        ActionRt::Forward { backends, total } => {
-            let Some(backend) = choose(backends, *total) else {
-                return body::status(StatusCode::INTERNAL_SERVER_ERROR);
-            };
-            let mut out = Outgoing::new(parts, raw_host, incoming);
-            out.forwarded_for(ctx.peer, scheme);
-            let wants_copy = r.retry.is_some()
-                || r.filters
-                    .iter()
-                    .chain(&backend.filters)
-                    .any(|f| matches!(f, FilterRt::Mirror { .. }));
-            if wants_copy {
-                if let Err(status) = out.buffer_body(ctx.shared.max_buffered_body).await {
-                    return body::status(status);
+        (ActionRt::Forward { .. }, Some(b)) => match b.cluster.clone() {
+            None => body::status(StatusCode::INTERNAL_SERVER_ERROR),
+            Some(cluster) => {
+                if let Some(resp) = apply_filters(ctx, &b.filters, &mut s, matched, origin) {
+                    return resp;
                 }
+                forward::forward(ctx, r, &cluster, &mut s.out, upgrade).await
             }
-            let mut s = Shaped {
-                out,
-                response_mods: vec![],
-                cors: None,
-            };
-            if let Some(resp) = apply_filters(ctx, &r.filters, &mut s, matched, origin.as_deref()) {
-                return resp;
-            }
-            let Some(cluster) = backend.cluster.clone() else {
-                return finish(
-                    body::status(StatusCode::INTERNAL_SERVER_ERROR),
-                    &s,
-                    origin.as_deref(),
-                );
-            };
-            if let Some(resp) =
-                apply_filters(ctx, &backend.filters, &mut s, matched, origin.as_deref())
-            {
-                return resp;
-            }
-            let resp = forward::forward(ctx, r, &cluster, &mut s.out, upgrade).await;
-            finish(resp, &s, origin.as_deref())
-        }
-    }
+        },
+        (ActionRt::Forward { .. }, None) => body::status(StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    finish(resp, &s, origin)
 }
 
 /// Weighted random choice; `None` when nothing has weight.

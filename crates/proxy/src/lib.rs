@@ -1,9 +1,10 @@
 //! The HTTP data plane. [`Proxy::apply`] takes a new IR, binds sockets that are new, compiles
 //! lookup tables once and swaps them in atomically; sockets that disappear drain gracefully.
 //!
-//! Start here, then: `compile.rs` (IR → tables), `handler.rs` (one request: listener → virtual
-//! host → route → filters → action), `forward.rs` (upstream attempts, retries, mirrors,
-//! WebSocket), `upstream.rs` (per-endpoint pools), `listener.rs` (sockets, drain), `tls.rs`.
+//! Start here, then: `compile.rs` (IR → tables), `lookup.rs` (listener → virtual host →
+//! route), `handler.rs` (one request: lookup, filters, action), `forward.rs` (upstream
+//! attempts, retries, mirrors, WebSocket), `upstream.rs` (per-endpoint pools), `listener.rs`
+//! (sockets, drain), `tls.rs` (SNI certificates).
 
 mod body;
 mod compile;
@@ -11,12 +12,12 @@ mod filters;
 mod forward;
 mod handler;
 mod listener;
+mod lookup;
 mod metrics;
 mod routing;
 mod tls;
 mod upstream;
 
-pub use body::ProxyBody;
 pub use metrics::Metrics;
 
 use listener::{RunningBind, ServeOptions};
@@ -194,9 +195,12 @@ impl Proxy {
         for (_, running) in state.binds.drain() {
             handles.push(running.stop(deadline).await);
         }
-        let all = futures_util::future::join_all(handles);
-        // Drains are bounded by `deadline` themselves; the margin covers scheduling.
-        let _ = tokio::time::timeout(deadline + Duration::from_secs(1), all).await;
+        let mut all = futures_util::future::join_all(handles);
+        if tokio::time::timeout(deadline, &mut all).await.is_err() {
+            // Binds removed earlier may have longer drains: end everything now.
+            let _ = self.kill.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(1), all).await;
+        }
         let _ = self.kill.send(true);
     }
 }
@@ -223,7 +227,7 @@ impl RouteMatcher {
     ) -> Option<&str> {
         let host = routing::normalize_host(raw_host);
         match self.table.lookup(&host, None, method, uri, headers) {
-            compile::Lookup::Found { route, .. } => Some(&route.name),
+            lookup::Lookup::Found { route, .. } => Some(&route.name),
             _ => None,
         }
     }

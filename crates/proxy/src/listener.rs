@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Timeouts for the client side of connections.
@@ -93,6 +93,8 @@ async fn accept_loop(
 ) {
     let graceful = GracefulShutdown::new();
     let (kill_tx, kill_rx) = watch::channel(false);
+    // Every connection and WebSocket tunnel holds a clone; `recv` ends when all are gone.
+    let (tunnels, mut tunnels_done) = mpsc::channel::<()>(1);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -113,6 +115,7 @@ async fn accept_loop(
                         builder: builder.clone(),
                         watcher: graceful.watcher(),
                         kill: kill_rx.clone(),
+                        tunnels: tunnels.clone(),
                         opts,
                     };
                     tokio::spawn(conn.run(tcp, peer));
@@ -129,10 +132,12 @@ async fn accept_loop(
     let _ = closed.send(());
     let drain = stop.borrow().unwrap_or(Duration::ZERO);
     tracing::info!(bind = %name, connections = graceful.count(), "draining");
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    drop(tunnels);
+    let drained = async {
+        graceful.shutdown().await;
+        let _ = tunnels_done.recv().await;
+    };
+    if tokio::time::timeout(drain, drained).await.is_err() {
         tracing::warn!(bind = %name, "drain deadline passed; closing remaining connections");
     }
     let _ = kill_tx.send(true);
@@ -144,6 +149,7 @@ struct Conn {
     builder: Arc<auto::Builder<TokioExecutor>>,
     watcher: Watcher,
     kill: watch::Receiver<bool>,
+    tunnels: mpsc::Sender<()>,
     opts: ServeOptions,
 }
 
@@ -174,12 +180,14 @@ impl Conn {
         I: Read + Write + Unpin + Send + 'static,
     {
         let mut kill = self.kill.clone();
+        let mut proxy_kill = self.shared.kill.clone();
         let ctx = Arc::new(ConnCtx {
             table: self.table,
             peer,
             sni,
             shared: self.shared,
             bind_kill: self.kill,
+            tunnels: self.tunnels,
         });
         let svc = hyper::service::service_fn(move |req| handler::handle(ctx.clone(), req));
         let conn = self
@@ -193,6 +201,7 @@ impl Conn {
                 }
             }
             _ = kill.wait_for(|k| *k) => {}
+            _ = proxy_kill.wait_for(|k| *k) => {}
         }
     }
 }

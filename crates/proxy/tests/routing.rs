@@ -197,10 +197,26 @@ async fn header_modifiers_rewrite_and_forwarded_headers() {
         hostname: None,
         path: Some(ir::PathModifier::ReplaceFullPath("/one".into())),
     })];
+    let backend_mod = ir::HeaderModifier {
+        set: vec![ir::Header {
+            name: "X-Backend-Filter".into(),
+            value: "yes".into(),
+        }],
+        ..Default::default()
+    };
+    let per_backend = route(
+        "per-backend",
+        prefix("/per-backend"),
+        ir::Action::Forward(vec![ir::WeightedBackend {
+            weight: 1,
+            cluster: Some("a".into()),
+            filters: vec![ir::Filter::RequestHeaderModifier(backend_mod)],
+        }]),
+    );
     let p = proxy();
     p.apply(simple(
         port,
-        vec![r, full, route("raw", prefix("/"), to("a"))],
+        vec![r, full, per_backend, route("raw", prefix("/"), to("a"))],
         vec![cluster("a", &[&a])],
     ))
     .await
@@ -235,6 +251,9 @@ async fn header_modifiers_rewrite_and_forwarded_headers() {
     assert!(!ans.headers.contains_key("x-backend"));
 
     assert_eq!(get(port, "/full/a/b", None).await.json()["path"], "/one");
+    let j = get(port, "/per-backend", None).await.json();
+    assert_eq!(j["headers"]["x-backend-filter"], serde_json::json!(["yes"]));
+    assert!(get(port, "/", None).await.json()["headers"]["x-backend-filter"].is_null());
     // The request-URI is forwarded byte for byte and the Host is preserved.
     let ans = get(port, "/a/../b//c?x=%2F&y", Some("keep.example:81")).await;
     assert_eq!(ans.json()["path"], "/a/../b//c?x=%2F&y");
@@ -567,4 +586,36 @@ async fn unix_and_hostname_endpoints() {
     assert_eq!(ans.status, 200);
     assert_eq!(ans.backend(), "a");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn http10_without_host_reaches_the_catch_all() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let a = backend("a").await;
+    let port = free_port();
+    let p = proxy();
+    p.apply(simple(
+        port,
+        vec![route("r", prefix("/"), to("a"))],
+        vec![cluster("a", &[&a])],
+    ))
+    .await
+    .unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(b"GET /old HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    read.expect("HTTP/1.0 closes after the answer").unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(json["host"], a.addr.to_string());
+    assert_eq!(json["path"], "/old");
 }

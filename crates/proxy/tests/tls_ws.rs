@@ -183,3 +183,40 @@ async fn websocket_upgrade_is_spliced() {
     s.send(Message::text("again")).await.unwrap();
     assert_eq!(s.next().await.unwrap().unwrap(), Message::text("again"));
 }
+
+#[tokio::test]
+async fn tunnels_on_a_removed_bind_live_until_the_drain_deadline() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let a = backend("ws").await;
+    let (port, other) = (free_port(), free_port());
+    let p = proxy();
+    let cfg = |port| {
+        simple(
+            port,
+            vec![route("ws", prefix("/"), to("ws"))],
+            vec![cluster("ws", &[&a])],
+        )
+    };
+    p.apply(cfg(port)).await.unwrap();
+    let (mut s, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .unwrap();
+    // Removing the bind (30 s default drain) closes the socket but not the tunnel.
+    p.apply(cfg(other)).await.unwrap();
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err());
+    s.send(Message::text("still here")).await.unwrap();
+    assert_eq!(
+        s.next().await.unwrap().unwrap(),
+        Message::text("still here")
+    );
+    // A short shutdown deadline ends it.
+    p.shutdown(std::time::Duration::from_millis(200)).await;
+    let end = tokio::time::timeout(std::time::Duration::from_secs(5), s.next()).await;
+    assert!(
+        matches!(end, Ok(None) | Ok(Some(Err(_)))),
+        "tunnel closed: {end:?}"
+    );
+}
