@@ -82,7 +82,11 @@ pub fn false_conditions(status: &ObjectStatus) -> Vec<String> {
         for c in conditions.as_array().into_iter().flatten() {
             let kind = c["type"].as_str().unwrap_or("?");
             let value = c["status"].as_str().unwrap_or("?");
-            let healthy = if kind == "Conflicted" { value == "False" } else { value == "True" };
+            let healthy = if kind == "Conflicted" {
+                value == "False"
+            } else {
+                value == "True"
+            };
             if !healthy {
                 out.push(format!(
                     "{object}{scope}: {kind}={value} ({}): {}",
@@ -94,14 +98,27 @@ pub fn false_conditions(status: &ObjectStatus) -> Vec<String> {
     };
     scan(String::new(), &status.status["conditions"]);
     for l in status.status["listeners"].as_array().into_iter().flatten() {
-        scan(format!(" listener {}", l["name"].as_str().unwrap_or("?")), &l["conditions"]);
+        scan(
+            format!(" listener {}", l["name"].as_str().unwrap_or("?")),
+            &l["conditions"],
+        );
     }
     for p in status.status["parents"].as_array().into_iter().flatten() {
         let r = &p["parentRef"];
-        let ns = r["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
-        let section = r["sectionName"].as_str().map(|s| format!(" section {s}")).unwrap_or_default();
+        let ns = r["namespace"]
+            .as_str()
+            .map(|n| format!("{n}/"))
+            .unwrap_or_default();
+        let section = r["sectionName"]
+            .as_str()
+            .map(|s| format!(" section {s}"))
+            .unwrap_or_default();
         scan(
-            format!(" parent {} {ns}{}{section}", r["kind"].as_str().unwrap_or("Gateway"), r["name"].as_str().unwrap_or("?")),
+            format!(
+                " parent {} {ns}{}{section}",
+                r["kind"].as_str().unwrap_or("Gateway"),
+                r["name"].as_str().unwrap_or("?")
+            ),
             &p["conditions"],
         );
     }

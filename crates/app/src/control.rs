@@ -1,12 +1,12 @@
 //! The control loop: rescan → type → translate → apply, once per burst of changes.
 
+use crate::typing::Typer;
 use crate::{AppOptions, LiveState};
 use arc_swap::ArcSwap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-use crate::typing::Typer;
 use trellis_model::Diagnostic;
 use trellis_provider_file::{FileProvider, Snapshot};
 use trellis_translate::{translate, Translation};
@@ -49,7 +49,11 @@ impl Control {
         }
     }
 
-    pub(crate) async fn run(&mut self, mut changes: mpsc::Receiver<()>, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn run(
+        &mut self,
+        mut changes: mpsc::Receiver<()>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         loop {
             tokio::select! {
                 _ = changes.recv() => tokio::time::sleep(DEBOUNCE).await,
@@ -128,11 +132,19 @@ impl Control {
             diagnostics,
             ir,
         }));
-        tracing::info!(version, elapsed_ms = started.elapsed().as_millis() as u64, "configuration live");
+        tracing::info!(
+            version,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "configuration live"
+        );
     }
 
     /// Logs each diagnostic and each False condition once, when it first appears.
-    fn log_new_problems(&mut self, statuses: &[trellis_translate::ObjectStatus], diagnostics: &[Diagnostic]) {
+    fn log_new_problems(
+        &mut self,
+        statuses: &[trellis_translate::ObjectStatus],
+        diagnostics: &[Diagnostic],
+    ) {
         let mut now = BTreeSet::new();
         for d in diagnostics {
             let line = match &d.object {

@@ -77,7 +77,9 @@ pub struct App {
 impl App {
     /// Loads and applies the configuration, then starts watching and serving admin.
     pub async fn start(options: AppOptions) -> Result<App, AppError> {
-        let proxy = Arc::new(trellis_proxy::Proxy::new(trellis_proxy::ProxyOptions::default()));
+        let proxy = Arc::new(trellis_proxy::Proxy::new(
+            trellis_proxy::ProxyOptions::default(),
+        ));
         let state = Arc::new(ArcSwap::from_pointee(LiveState::default()));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let admin_addr = match options.admin {
@@ -85,7 +87,9 @@ impl App {
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .map_err(|source| AppError::Admin { addr, source })?;
-                let local = listener.local_addr().map_err(|source| AppError::Admin { addr, source })?;
+                let local = listener
+                    .local_addr()
+                    .map_err(|source| AppError::Admin { addr, source })?;
                 tokio::spawn(admin::serve(listener, state.clone(), stop_rx.clone()));
                 Some(local)
             }
@@ -94,10 +98,11 @@ impl App {
         let mut control = control::Control::new(options.clone(), proxy.clone(), state.clone());
         control.reload().await;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let watcher = trellis_provider_file::watch(&options.config_dir, tx).map_err(|e| AppError::Watch {
-            dir: options.config_dir.clone(),
-            message: e.to_string(),
-        })?;
+        let watcher =
+            trellis_provider_file::watch(&options.config_dir, tx).map_err(|e| AppError::Watch {
+                dir: options.config_dir.clone(),
+                message: e.to_string(),
+            })?;
         tokio::spawn(async move {
             let _watcher = watcher;
             control.run(rx, stop_rx).await;

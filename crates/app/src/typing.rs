@@ -102,7 +102,10 @@ mod tests {
         let (set, d) = t.type_objects(vec![route(json!("not-a-list"))]);
         assert_eq!(set.http_routes.len(), 1, "last good version kept");
         assert_eq!(d.len(), 1, "{d:?}");
-        assert!(d[0].message.contains("keeping its last good version"), "{d:?}");
+        assert!(
+            d[0].message.contains("keeping its last good version"),
+            "{d:?}"
+        );
         // Without a previous good version the object is simply left out.
         let mut fresh = Typer::default();
         let (set, d) = fresh.type_objects(vec![route(json!("not-a-list"))]);

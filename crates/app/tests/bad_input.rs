@@ -31,12 +31,22 @@ async fn env() -> Env {
     let echo = echo("good-pod").await;
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("base.yaml"), base_config(port, &[("echo", &echo)])).unwrap();
+    std::fs::write(
+        dir.path().join("base.yaml"),
+        base_config(port, &[("echo", &echo)]),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("good.yaml"), GOOD_ROUTE).unwrap();
     let app = start(dir.path()).await;
     let client = client();
     wait_served(&client, port, "/good", 200, Some("good-pod"), LIMIT).await;
-    Env { app, dir, port, client, _echo: echo }
+    Env {
+        app,
+        dir,
+        port,
+        client,
+        _echo: echo,
+    }
 }
 
 impl Env {
@@ -45,21 +55,32 @@ impl Env {
     }
 
     async fn still_serving(&self) {
-        let r = get(&self.client, self.port, "/good/still").await.expect("gateway answers");
+        let r = get(&self.client, self.port, "/good/still")
+            .await
+            .expect("gateway answers");
         assert_eq!((r.status, r.body["pod"].as_str()), (200, Some("good-pod")));
     }
 
     async fn diagnostic(&self, needle: &str) -> String {
         let state = wait_state(&self.app, LIMIT, |s| {
-            s.diagnostics.iter().any(|d| format!("{}: {}", d.source, d.message).contains(needle))
+            s.diagnostics
+                .iter()
+                .any(|d| format!("{}: {}", d.source, d.message).contains(needle))
         })
         .await;
-        let d = state.diagnostics.iter().find(|d| d.message.contains(needle) || d.source.contains(needle)).unwrap();
+        let d = state
+            .diagnostics
+            .iter()
+            .find(|d| d.message.contains(needle) || d.source.contains(needle))
+            .unwrap();
         format!("{}: {}", d.source, d.message)
     }
 
     async fn condition(&self, kind: &str, name: &str, expected: &str) {
-        wait_state(&self.app, LIMIT, |s| conditions(s, kind, name).iter().any(|c| c == expected)).await;
+        wait_state(&self.app, LIMIT, |s| {
+            conditions(s, kind, name).iter().any(|c| c == expected)
+        })
+        .await;
     }
 }
 
@@ -78,20 +99,37 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_yaml_keeps_the_last_good_objects_of_that_file() {
     let env = env().await;
-    env.write("good.yaml", "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: good\n");
+    env.write(
+        "good.yaml",
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: good\n",
+    );
     let d = env.diagnostic("invalid YAML").await;
-    assert!(d.contains("good.yaml") && d.contains("keeping its last good 1 object(s)"), "{d}");
+    assert!(
+        d.contains("good.yaml") && d.contains("keeping its last good 1 object(s)"),
+        "{d}"
+    );
     env.still_serving().await;
     // Other files still apply while good.yaml is broken.
     env.write("other.yaml", &route("other", "  - matches: [{path: {type: Exact, value: /other}}]\n    backendRefs: [{group: trellis.dev, kind: Backend, name: echo}]\n"));
-    wait_served(&env.client, env.port, "/other", 200, Some("good-pod"), LIMIT).await;
+    wait_served(
+        &env.client,
+        env.port,
+        "/other",
+        200,
+        Some("good-pod"),
+        LIMIT,
+    )
+    .await;
     env.still_serving().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_of_the_wrong_shape_keeps_its_last_good_version() {
     let env = env().await;
-    env.write("good.yaml", &GOOD_ROUTE.replace("rules:", "hostnames: not-a-list\n  rules:"));
+    env.write(
+        "good.yaml",
+        &GOOD_ROUTE.replace("rules:", "hostnames: not-a-list\n  rules:"),
+    );
     let d = env.diagnostic("keeping its last good version").await;
     assert!(d.contains("good.yaml"), "{d}");
     env.still_serving().await;
@@ -113,7 +151,12 @@ async fn an_invalid_regex_is_reported_on_the_route_only() {
         "regex.yaml",
         &route("regex", "  - matches: [{path: {type: RegularExpression, value: \"/a(b\"}}]\n    backendRefs: [{group: trellis.dev, kind: Backend, name: echo}]\n"),
     );
-    env.condition("HTTPRoute", "regex", "parent Accepted=False/UnsupportedValue").await;
+    env.condition(
+        "HTTPRoute",
+        "regex",
+        "parent Accepted=False/UnsupportedValue",
+    )
+    .await;
     env.still_serving().await;
     let r = get(&env.client, env.port, "/ab").await.unwrap();
     assert_ne!(r.status, 200, "the invalid rule must not route");
@@ -139,10 +182,30 @@ spec:
 "
         ),
     );
-    env.condition("Gateway", "conflict", "listener a Conflicted=True/HostnameConflict").await;
-    env.condition("Gateway", "conflict", "listener b Conflicted=True/HostnameConflict").await;
-    env.condition("Gateway", "conflict", "listener c Conflicted=True/ProtocolConflict").await;
-    env.condition("Gateway", "conflict", "listener d Conflicted=True/ProtocolConflict").await;
+    env.condition(
+        "Gateway",
+        "conflict",
+        "listener a Conflicted=True/HostnameConflict",
+    )
+    .await;
+    env.condition(
+        "Gateway",
+        "conflict",
+        "listener b Conflicted=True/HostnameConflict",
+    )
+    .await;
+    env.condition(
+        "Gateway",
+        "conflict",
+        "listener c Conflicted=True/ProtocolConflict",
+    )
+    .await;
+    env.condition(
+        "Gateway",
+        "conflict",
+        "listener d Conflicted=True/ProtocolConflict",
+    )
+    .await;
     env.still_serving().await;
 }
 
@@ -163,8 +226,14 @@ spec:
 "
         ),
     );
-    env.condition("Gateway", "tls", "listener https ResolvedRefs=False/InvalidCertificateRef").await;
-    env.condition("Gateway", "tls", "listener https Programmed=False/Invalid").await;
+    env.condition(
+        "Gateway",
+        "tls",
+        "listener https ResolvedRefs=False/InvalidCertificateRef",
+    )
+    .await;
+    env.condition("Gateway", "tls", "listener https Programmed=False/Invalid")
+        .await;
     env.still_serving().await;
 }
 
@@ -175,7 +244,12 @@ async fn a_missing_backend_is_backend_not_found_and_answers_500() {
         "missing.yaml",
         &route("missing", "  - matches: [{path: {type: Exact, value: /missing}}]\n    backendRefs: [{group: trellis.dev, kind: Backend, name: nowhere}]\n"),
     );
-    env.condition("HTTPRoute", "missing", "parent ResolvedRefs=False/BackendNotFound").await;
+    env.condition(
+        "HTTPRoute",
+        "missing",
+        "parent ResolvedRefs=False/BackendNotFound",
+    )
+    .await;
     wait_served(&env.client, env.port, "/missing", 500, None, LIMIT).await;
     env.still_serving().await;
 }

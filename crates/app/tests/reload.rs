@@ -47,7 +47,15 @@ async fn twenty_edits_under_load_fail_no_request() {
     std::fs::write(&route_file, route(0)).unwrap();
     let app = start(dir.path()).await;
     let client = client();
-    wait_served(&client, port, "/stable", 200, Some("stable-pod"), Duration::from_secs(10)).await;
+    wait_served(
+        &client,
+        port,
+        "/stable",
+        200,
+        Some("stable-pod"),
+        Duration::from_secs(10),
+    )
+    .await;
 
     // Load: two keep-alive clients and one opening a new connection per request.
     let stop = Arc::new(AtomicBool::new(false));
@@ -67,7 +75,10 @@ async fn twenty_edits_under_load_fail_no_request() {
                     Ok(r) if r.status == 200 && r.body["pod"] == "stable-pod" => {
                         ok.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(r) => failures.lock().unwrap().push(format!("status {} body {}", r.status, r.body)),
+                    Ok(r) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("status {} body {}", r.status, r.body)),
                     Err(e) => failures.lock().unwrap().push(e),
                 }
             }
@@ -93,7 +104,9 @@ async fn twenty_edits_under_load_fail_no_request() {
         slowest = slowest.max(took);
         // The previous edit's path is gone again.
         if edit > 1 {
-            let r = get(&client, port, &format!("/change-{}", edit - 1)).await.unwrap();
+            let r = get(&client, port, &format!("/change-{}", edit - 1))
+                .await
+                .unwrap();
             assert_eq!(r.status, 404, "edit {edit}: old route still served");
         }
     }
@@ -101,13 +114,23 @@ async fn twenty_edits_under_load_fail_no_request() {
     for l in load {
         l.await.unwrap();
     }
-    let failures = failures.lock().unwrap();
+    let failures = std::mem::take(&mut *failures.lock().unwrap());
     let ok = ok.load(Ordering::Relaxed);
-    eprintln!("reload: {ok} requests served during 20 edits, slowest change live after {slowest:?}");
-    assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), failures.first());
+    eprintln!(
+        "reload: {ok} requests served during 20 edits, slowest change live after {slowest:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failed requests, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
     assert!(ok > 100, "the load generator barely ran ({ok} requests)");
     // The requirement: each change serves within a second.
-    assert!(slowest < Duration::from_secs(1), "a change took {slowest:?} to serve");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a change took {slowest:?} to serve"
+    );
     assert!(app.state.load().version >= 21);
     app.shutdown().await;
 }

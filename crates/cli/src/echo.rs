@@ -19,14 +19,23 @@ pub struct EchoArgs {
     h2c_only: bool,
 }
 
-pub async fn spawn(addr: SocketAddr, pod: &str, namespace: &str, h2c_only: bool) -> std::io::Result<EchoHandle> {
+pub async fn spawn(
+    addr: SocketAddr,
+    pod: &str,
+    namespace: &str,
+    h2c_only: bool,
+) -> std::io::Result<EchoHandle> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     Ok(echo::spawn(
         listener,
         EchoOptions {
             namespace: namespace.to_string(),
             pod: pod.to_string(),
-            mode: if h2c_only { EchoMode::H2cOnly } else { EchoMode::Http },
+            mode: if h2c_only {
+                EchoMode::H2cOnly
+            } else {
+                EchoMode::Http
+            },
             tls: None,
         },
     ))

@@ -5,7 +5,12 @@ use std::process::ExitCode;
 use trellis_app::{admin::false_conditions, load_once, AppOptions};
 use trellis_translate::ObjectStatus;
 
-fn load(args: &ConfigArgs) -> (trellis_translate::Translation, Vec<trellis_model::Diagnostic>) {
+fn load(
+    args: &ConfigArgs,
+) -> (
+    trellis_translate::Translation,
+    Vec<trellis_model::Diagnostic>,
+) {
     let mut options = AppOptions::new(&args.config);
     options.translate = crate::translate_options(args.address_pool);
     load_once(&options)
@@ -17,10 +22,18 @@ pub fn validate(args: &ConfigArgs) -> ExitCode {
     for status in &translation.statuses {
         print!("{}", describe(status));
     }
-    let mut problems: Vec<String> = translation.statuses.iter().flat_map(false_conditions).collect();
+    let mut problems: Vec<String> = translation
+        .statuses
+        .iter()
+        .flat_map(false_conditions)
+        .collect();
     let mut warnings = Vec::new();
     for d in &diagnostics {
-        let object = d.object.as_deref().map(|o| format!(" {o}:")).unwrap_or_default();
+        let object = d
+            .object
+            .as_deref()
+            .map(|o| format!(" {o}:"))
+            .unwrap_or_default();
         let line = format!("{}:{object} {}", d.source, d.message);
         // Kinds Trellis does not handle are ignored by design, not errors.
         if d.message.starts_with("unknown kind") {
@@ -63,7 +76,10 @@ fn describe(status: &ObjectStatus) -> String {
         Some(ns) => format!("{ns}/{}", status.name),
         None => status.name.clone(),
     };
-    let mut out = format!("{} {name} (generation {})\n", status.kind, status.generation);
+    let mut out = format!(
+        "{} {name} (generation {})\n",
+        status.kind, status.generation
+    );
     let table = |out: &mut String, indent: &str, conditions: &serde_json::Value| {
         for c in conditions.as_array().into_iter().flatten() {
             out.push_str(&format!(
@@ -76,7 +92,10 @@ fn describe(status: &ObjectStatus) -> String {
         }
     };
     if let Some(addresses) = status.status["addresses"].as_array() {
-        let list: Vec<&str> = addresses.iter().filter_map(|a| a["value"].as_str()).collect();
+        let list: Vec<&str> = addresses
+            .iter()
+            .filter_map(|a| a["value"].as_str())
+            .collect();
         out.push_str(&format!("  Addresses: {}\n", list.join(", ")));
     }
     table(&mut out, "  ", &status.status["conditions"]);
@@ -90,12 +109,18 @@ fn describe(status: &ObjectStatus) -> String {
     }
     for p in status.status["parents"].as_array().into_iter().flatten() {
         let r = &p["parentRef"];
-        let ns = r["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default();
+        let ns = r["namespace"]
+            .as_str()
+            .map(|n| format!("{n}/"))
+            .unwrap_or_default();
         out.push_str(&format!(
             "  Parent {} {ns}{}{}:\n",
             r["kind"].as_str().unwrap_or("Gateway"),
             r["name"].as_str().unwrap_or("?"),
-            r["sectionName"].as_str().map(|s| format!(" section {s}")).unwrap_or_default()
+            r["sectionName"]
+                .as_str()
+                .map(|s| format!(" section {s}"))
+                .unwrap_or_default()
         ));
         table(&mut out, "    ", &p["conditions"]);
     }

@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "trellis", version, about = "Gateway API gateway: YAML files in, traffic out")]
+#[command(
+    name = "trellis",
+    version,
+    about = "Gateway API gateway: YAML files in, traffic out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,7 +46,9 @@ struct ConfigArgs {
 }
 
 fn parse_pool(s: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
-    let (ip, len) = s.split_once('/').ok_or("expected ADDRESS/PREFIX, e.g. 127.10.0.0/16")?;
+    let (ip, len) = s
+        .split_once('/')
+        .ok_or("expected ADDRESS/PREFIX, e.g. 127.10.0.0/16")?;
     let ip = ip.parse().map_err(|e| format!("bad address {ip}: {e}"))?;
     let len: u8 = len.parse().map_err(|e| format!("bad prefix {len}: {e}"))?;
     if !(8..=30).contains(&len) {
@@ -64,7 +70,11 @@ pub fn main_from_args(args: Vec<String>) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     init_tracing();
@@ -81,7 +91,10 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

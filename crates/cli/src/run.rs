@@ -23,8 +23,14 @@ pub struct RunArgs {
 }
 
 const QUICKSTART: &[(&str, &str)] = &[
-    ("gateway.yaml", include_str!("../../../examples/quickstart/gateway.yaml")),
-    ("backends.yaml", include_str!("../../../examples/quickstart/backends.yaml")),
+    (
+        "gateway.yaml",
+        include_str!("../../../examples/quickstart/gateway.yaml"),
+    ),
+    (
+        "backends.yaml",
+        include_str!("../../../examples/quickstart/backends.yaml"),
+    ),
 ];
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -34,7 +40,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let admin = match args.admin.as_str() {
         "off" => None,
-        a => Some(a.parse::<SocketAddr>().with_context(|| format!("bad --admin {a}"))?),
+        a => Some(
+            a.parse::<SocketAddr>()
+                .with_context(|| format!("bad --admin {a}"))?,
+        ),
     };
     let mut options = AppOptions::new(&config);
     options.admin = admin;

@@ -20,9 +20,19 @@ fn names(p: &mut FileProvider) -> (Vec<String>, Vec<String>) {
     let names = snap
         .objects
         .iter()
-        .map(|o| format!("{}/{}", o.value["metadata"]["namespace"].as_str().unwrap_or(""), o.value["metadata"]["name"].as_str().unwrap_or("")))
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o.value["metadata"]["namespace"].as_str().unwrap_or(""),
+                o.value["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
         .collect();
-    let diags = snap.diagnostics.iter().map(|d| format!("{}: {}", d.source, d.message)).collect();
+    let diags = snap
+        .diagnostics
+        .iter()
+        .map(|d| format!("{}: {}", d.source, d.message))
+        .collect();
     (names, diags)
 }
 
@@ -38,15 +48,33 @@ fn multi_document_files_and_bad_yaml_keep_last_good_objects() {
 
     // A broken edit keeps the file's last good objects and says so, naming the file.
     std::fs::write(dir.path().join("a.yaml"), "kind: [unclosed\n").unwrap();
-    std::fs::write(dir.path().join("b.yml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n").unwrap();
+    std::fs::write(
+        dir.path().join("b.yml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n",
+    )
+    .unwrap();
     let (objs, diags) = names(&mut p);
-    assert_eq!(objs, vec!["apps/r", "default/s", "/apps"], "other files still apply");
+    assert_eq!(
+        objs,
+        vec!["apps/r", "default/s", "/apps"],
+        "other files still apply"
+    );
     assert_eq!(diags.len(), 1, "{diags:?}");
-    assert!(diags[0].contains("a.yaml") && diags[0].contains("invalid YAML"), "{diags:?}");
-    assert!(diags[0].contains("keeping its last good 2 object(s)"), "{diags:?}");
+    assert!(
+        diags[0].contains("a.yaml") && diags[0].contains("invalid YAML"),
+        "{diags:?}"
+    );
+    assert!(
+        diags[0].contains("keeping its last good 2 object(s)"),
+        "{diags:?}"
+    );
 
     // Fixed: new content applies and the diagnostic goes away.
-    std::fs::write(dir.path().join("a.yaml"), ROUTE.replace("a.example", "b.example")).unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        ROUTE.replace("a.example", "b.example"),
+    )
+    .unwrap();
     let snap = p.load();
     assert!(snap.diagnostics.is_empty());
     assert_eq!(snap.objects[0].value["spec"]["hostnames"][0], "b.example");
@@ -62,7 +90,9 @@ fn missing_directory_is_a_diagnostic_not_a_crash() {
     let mut p = FileProvider::new("/nonexistent/trellis-config");
     let snap = p.load();
     assert!(snap.objects.is_empty());
-    assert!(snap.diagnostics[0].message.contains("cannot read config directory"));
+    assert!(snap.diagnostics[0]
+        .message
+        .contains("cannot read config directory"));
 }
 
 #[tokio::test]

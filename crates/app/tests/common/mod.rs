@@ -112,7 +112,11 @@ pub async fn get(client: &HttpClient, port: u16, path: &str) -> Result<Reply, St
 }
 
 /// Polls until `f` holds for the live state, up to `limit`; returns the state that satisfied it.
-pub async fn wait_state(app: &App, limit: Duration, f: impl Fn(&LiveState) -> bool) -> std::sync::Arc<LiveState> {
+pub async fn wait_state(
+    app: &App,
+    limit: Duration,
+    f: impl Fn(&LiveState) -> bool,
+) -> std::sync::Arc<LiveState> {
     let start = Instant::now();
     loop {
         let state = app.state.load_full();
@@ -129,7 +133,14 @@ pub async fn wait_state(app: &App, limit: Duration, f: impl Fn(&LiveState) -> bo
 }
 
 /// Polls `path` until it answers `status` from `pod` (when given), up to `limit`.
-pub async fn wait_served(client: &HttpClient, port: u16, path: &str, status: u16, pod: Option<&str>, limit: Duration) -> Duration {
+pub async fn wait_served(
+    client: &HttpClient,
+    port: u16,
+    path: &str,
+    status: u16,
+    pod: Option<&str>,
+    limit: Duration,
+) -> Duration {
     let start = Instant::now();
     loop {
         if let Ok(r) = get(client, port, path).await {
@@ -137,7 +148,10 @@ pub async fn wait_served(client: &HttpClient, port: u16, path: &str, status: u16
                 return start.elapsed();
             }
         }
-        assert!(start.elapsed() < limit, "{path} not serving {status} from {pod:?} within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "{path} not serving {status} from {pod:?} within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -146,7 +160,11 @@ pub async fn wait_served(client: &HttpClient, port: u16, path: &str, status: u16
 /// `scope Type=Status/Reason` strings.
 pub fn conditions(state: &LiveState, kind: &str, name: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for o in state.objects.iter().filter(|o| o.kind == kind && o.name == name) {
+    for o in state
+        .objects
+        .iter()
+        .filter(|o| o.kind == kind && o.name == name)
+    {
         let mut push = |scope: &str, cs: &serde_json::Value| {
             for c in cs.as_array().into_iter().flatten() {
                 out.push(format!(
@@ -159,7 +177,10 @@ pub fn conditions(state: &LiveState, kind: &str, name: &str) -> Vec<String> {
         };
         push("", &o.status["conditions"]);
         for l in o.status["listeners"].as_array().into_iter().flatten() {
-            push(&format!("listener {} ", l["name"].as_str().unwrap_or("")), &l["conditions"]);
+            push(
+                &format!("listener {} ", l["name"].as_str().unwrap_or("")),
+                &l["conditions"],
+            );
         }
         for p in o.status["parents"].as_array().into_iter().flatten() {
             push("parent ", &p["conditions"]);
