@@ -70,7 +70,9 @@ pub struct Certificate {
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Certificate").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Certificate")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -151,7 +153,9 @@ pub enum Action {
     Forward(Vec<WeightedBackend>),
     Redirect(Redirect),
     /// Answer locally with this status and an empty body (e.g. 500 when the rule is invalid).
-    DirectResponse { status: u16 },
+    DirectResponse {
+        status: u16,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,6 +306,9 @@ pub enum Endpoint {
     /// `ip:port` (IPv6 in brackets).
     Socket(std::net::SocketAddr),
     /// Resolved at connect time.
-    Host { host: String, port: u16 },
+    Host {
+        host: String,
+        port: u16,
+    },
     Unix(String),
 }
