@@ -13,7 +13,8 @@ fn vendored() -> std::path::PathBuf {
 /// Writes `tests/<dir>/` with the vendored test `from`, renamed and mutated.
 fn derive(root: &Path, from: &str, name: &str, mutate: impl FnOnce(&mut Value)) {
     let src = vendored().join("tests").join(from);
-    let mut cases: Value = serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
+    let mut cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("cases.json")).unwrap()).unwrap();
     cases["name"] = json!(name);
     cases["dir"] = json!(name);
     mutate(&mut cases);
@@ -31,21 +32,53 @@ fn wrong_expectations_fail_with_the_mismatch() {
     derive(root, "httproute-simple-same-namespace", "NegBackend", |c| {
         c["cases"][0]["response"]["backend"] = json!("infra-backend-v2");
     });
-    derive(root, "httproute-simple-same-namespace", "NegCondition", |c| {
-        c["status_expectations"][1]["condition"]["reason"] = json!("Bogus");
-    });
-    derive(root, "httproute-simple-same-namespace", "NegUnknownCheck", |c| {
-        c["status_expectations"].as_array_mut().unwrap().push(json!({"check": "frobnicate"}));
-    });
-    derive(root, "httproute-simple-same-namespace", "NegCaseKind", |c| {
-        c["cases"][0]["kind"] = json!("carrier_pigeon");
-    });
-    derive(root, "httproute-simple-same-namespace", "NegUnclaimed", |c| {
-        c["features"].as_array_mut().unwrap().push(json!("GRPCRoute"));
-    });
-    derive(root, "httproute-request-header-modifier", "NegHeader", |c| {
-        c["cases"][0]["response"]["expected_request"]["headers"] = json!({"X-Header-Set": "not-what-was-set"});
-    });
+    derive(
+        root,
+        "httproute-simple-same-namespace",
+        "NegCondition",
+        |c| {
+            c["status_expectations"][1]["condition"]["reason"] = json!("Bogus");
+        },
+    );
+    derive(
+        root,
+        "httproute-simple-same-namespace",
+        "NegUnknownCheck",
+        |c| {
+            c["status_expectations"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"check": "frobnicate"}));
+        },
+    );
+    derive(
+        root,
+        "httproute-simple-same-namespace",
+        "NegCaseKind",
+        |c| {
+            c["cases"][0]["kind"] = json!("carrier_pigeon");
+        },
+    );
+    derive(
+        root,
+        "httproute-simple-same-namespace",
+        "NegUnclaimed",
+        |c| {
+            c["features"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("GRPCRoute"));
+        },
+    );
+    derive(
+        root,
+        "httproute-request-header-modifier",
+        "NegHeader",
+        |c| {
+            c["cases"][0]["response"]["expected_request"]["headers"] =
+                json!({"X-Header-Set": "not-what-was-set"});
+        },
+    );
     derive(root, "httproute-request-mirror", "NegMirror", |c| {
         c["cases"][0]["mirrored_to"][0]["name"] = json!("infra-backend-v3");
     });
@@ -54,7 +87,14 @@ fn wrong_expectations_fail_with_the_mismatch() {
     });
 
     let out = Command::new(env!("CARGO_BIN_EXE_trellis-conformance"))
-        .args(["--suite", root.to_str().unwrap(), "--status-timeout", "5", "--case-timeout", "4"])
+        .args([
+            "--suite",
+            root.to_str().unwrap(),
+            "--status-timeout",
+            "5",
+            "--case-timeout",
+            "4",
+        ])
         .output()
         .expect("runner starts");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -67,12 +107,18 @@ fn wrong_expectations_fail_with_the_mismatch() {
         })
         .collect();
     let expect = |name: &str, prefix: &str, needle: &str| {
-        let l = lines.get(name).unwrap_or_else(|| panic!("no line for {name}"));
+        let l = lines
+            .get(name)
+            .unwrap_or_else(|| panic!("no line for {name}"));
         assert!(l.starts_with(prefix) && l.contains(needle), "{name}: {l}");
     };
     expect("NegBackend", "FAIL", "expected pod infra-backend-v2");
     expect("NegCondition", "FAIL", "ResolvedRefs=True/Bogus");
-    expect("NegUnknownCheck", "FAIL", "unsupported check \"frobnicate\"");
+    expect(
+        "NegUnknownCheck",
+        "FAIL",
+        "unsupported check \"frobnicate\"",
+    );
     expect("NegCaseKind", "FAIL", "unsupported case kind");
     expect("NegUnclaimed", "SKIP", "unclaimed features: GRPCRoute");
     expect("NegHeader", "FAIL", "X-Header-Set");

@@ -1,10 +1,11 @@
-//! The admin endpoint: `/live`, `/ready`, `/status`, `/config_dump`.
+//! The admin endpoint: `/live`, `/ready`, `/status`, `/config_dump`, `/metrics`.
 
 use crate::LiveState;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
+use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use tokio::sync::watch;
 use trellis_translate::ObjectStatus;
@@ -12,6 +13,7 @@ use trellis_translate::ObjectStatus;
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ArcSwap<LiveState>>,
+    registry: Arc<Registry>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -26,11 +28,11 @@ pub(crate) async fn serve(
             },
             _ = stop.changed() => return,
         };
-        let state = state.clone();
+        let (state, registry) = (state.clone(), registry.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(respond(&req, &state.load())) }
+                let (state, registry) = (state.clone(), registry.clone());
+                async move { Ok::<_, std::convert::Infallible>(respond(&req, &state.load(), &registry)) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             let _ = hyper::server::conn::http1::Builder::new()
@@ -40,7 +42,7 @@ pub(crate) async fn serve(
     }
 }
 
-fn respond<B>(req: &Request<B>, state: &LiveState) -> Response<Full<Bytes>> {
+fn respond<B>(req: &Request<B>, state: &LiveState, registry: &Registry) -> Response<Full<Bytes>> {
     let json = |value: serde_json::Result<String>| match value {
         Ok(body) => Response::builder()
             .header("content-type", "application/json")
@@ -54,9 +56,22 @@ fn respond<B>(req: &Request<B>, state: &LiveState) -> Response<Full<Bytes>> {
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         "/status" => json(serde_json::to_string_pretty(state)),
         "/config_dump" => json(serde_json::to_string_pretty(&*state.ir)),
+        "/metrics" => {
+            let mut body = String::new();
+            match prometheus_client::encoding::text::encode(&mut body, registry) {
+                Ok(()) => Response::builder()
+                    .header(
+                        "content-type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )
+                    .body(Full::from(body))
+                    .expect("static response"),
+                Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            }
+        }
         _ => text(
             StatusCode::NOT_FOUND,
-            "endpoints: /live /ready /status /config_dump\n".into(),
+            "endpoints: /live /ready /status /config_dump /metrics\n".into(),
         ),
     }
 }

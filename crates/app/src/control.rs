@@ -3,7 +3,10 @@
 use crate::typing::Typer;
 use crate::{AppOptions, LiveState};
 use arc_swap::ArcSwap;
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+use prometheus_client::registry::Registry;
 use std::collections::BTreeSet;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -22,7 +25,42 @@ pub fn load_once(options: &AppOptions) -> (Translation, Vec<Diagnostic>) {
     (translate(&resources, &options.translate), diagnostics)
 }
 
+/// Reload counters, exported on `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Metrics {
+    applied: Counter,
+    rejected: Counter,
+    version: Gauge,
+    last_apply_seconds: Gauge<f64, AtomicU64>,
+}
+
+impl Metrics {
+    pub(crate) fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "trellis_config_applied",
+            "Configuration changes made live",
+            self.applied.clone(),
+        );
+        registry.register(
+            "trellis_config_rejected",
+            "Configuration changes the proxy rejected (last good kept)",
+            self.rejected.clone(),
+        );
+        registry.register(
+            "trellis_config_version",
+            "Version of the live configuration",
+            self.version.clone(),
+        );
+        registry.register(
+            "trellis_config_last_apply_seconds",
+            "Time from rescan start to live for the last change",
+            self.last_apply_seconds.clone(),
+        );
+    }
+}
+
 pub(crate) struct Control {
+    metrics: Metrics,
     options: AppOptions,
     provider: FileProvider,
     proxy: Arc<trellis_proxy::Proxy>,
@@ -37,8 +75,10 @@ impl Control {
         options: AppOptions,
         proxy: Arc<trellis_proxy::Proxy>,
         state: Arc<ArcSwap<LiveState>>,
+        metrics: Metrics,
     ) -> Control {
         Control {
+            metrics,
             provider: FileProvider::new(&options.config_dir),
             options,
             proxy,
@@ -114,6 +154,7 @@ impl Control {
                     ir
                 }
                 Err(e) => {
+                    self.metrics.rejected.inc();
                     tracing::error!(error = %e, "configuration rejected by the proxy; keeping the last good one");
                     diagnostics.push(Diagnostic {
                         source: "proxy".into(),

@@ -77,9 +77,15 @@ pub struct App {
 impl App {
     /// Loads and applies the configuration, then starts watching and serving admin.
     pub async fn start(options: AppOptions) -> Result<App, AppError> {
-        let proxy = Arc::new(trellis_proxy::Proxy::new(
-            trellis_proxy::ProxyOptions::default(),
-        ));
+        let proxy = Arc::new(trellis_proxy::Proxy::new(trellis_proxy::ProxyOptions {
+            drain_timeout: options.drain_deadline,
+            ..Default::default()
+        }));
+        let mut registry = prometheus_client::registry::Registry::default();
+        proxy.metrics().register(&mut registry);
+        let metrics = control::Metrics::default();
+        metrics.register(&mut registry);
+        let registry = Arc::new(registry);
         let state = Arc::new(ArcSwap::from_pointee(LiveState::default()));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let admin_addr = match options.admin {
@@ -90,12 +96,18 @@ impl App {
                 let local = listener
                     .local_addr()
                     .map_err(|source| AppError::Admin { addr, source })?;
-                tokio::spawn(admin::serve(listener, state.clone(), stop_rx.clone()));
+                tokio::spawn(admin::serve(
+                    listener,
+                    state.clone(),
+                    registry.clone(),
+                    stop_rx.clone(),
+                ));
                 Some(local)
             }
             None => None,
         };
-        let mut control = control::Control::new(options.clone(), proxy.clone(), state.clone());
+        let mut control =
+            control::Control::new(options.clone(), proxy.clone(), state.clone(), metrics);
         control.reload().await;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let watcher =
