@@ -173,6 +173,11 @@ impl Control {
             diagnostics,
             ir,
         }));
+        self.metrics.applied.inc();
+        self.metrics.version.set(version as i64);
+        self.metrics
+            .last_apply_seconds
+            .set(started.elapsed().as_secs_f64());
         tracing::info!(
             version,
             elapsed_ms = started.elapsed().as_millis() as u64,
