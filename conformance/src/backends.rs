@@ -62,7 +62,7 @@ fn is_http_echo(deploy: &Value) -> bool {
     let image_ok = deploy
         .pointer("/spec/template/spec/containers/0/image")
         .and_then(Value::as_str)
-        .is_some_and(|i| i.contains("echo-basic"));
+        .is_some_and(|i| i.contains("echo"));
     let env = env_names(deploy);
     // gRPC/TCP/UDP echo servers belong to features Trellis does not claim.
     image_ok

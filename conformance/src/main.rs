@@ -32,6 +32,9 @@ struct Cli {
     /// Seconds a case may take to reach its consecutive passes.
     #[arg(long, default_value_t = 30)]
     case_timeout: u64,
+    /// Keep the config dir and trellis.log of failed tests (the FAIL line names the folder).
+    #[arg(long)]
+    keep_failed: bool,
     /// Address used for PLACEHOLDER_USABLE_ADDRS.
     #[arg(long, default_value = "127.20.0.1")]
     usable_address: String,
@@ -91,6 +94,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         },
         status_timeout: Duration::from_secs(cli.status_timeout),
         ready_timeout: Duration::from_secs(30),
+        keep_failed: cli.keep_failed,
     };
     let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
     // On Ctrl-C the run future is dropped, which kills the trellis child it started.

@@ -103,6 +103,22 @@ struct ManifestFile {
 pub struct ConfigDir {
     pub path: PathBuf,
     files: Vec<ManifestFile>,
+    /// Spec-changing edits per object, to know its generation independently of trellis.
+    edits: std::collections::HashMap<String, i64>,
+}
+
+fn identity(v: &Value) -> String {
+    format!("{} {:?} {}", kind_of(v), namespace_of(v), name_of(v))
+}
+
+/// The object without `metadata` and `status`: what a generation bump depends on.
+fn spec_part(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+    }
+    v
 }
 
 impl ConfigDir {
@@ -110,6 +126,7 @@ impl ConfigDir {
         ConfigDir {
             path: path.to_path_buf(),
             files: Vec::new(),
+            edits: Default::default(),
         }
     }
 
@@ -176,10 +193,29 @@ impl ConfigDir {
     ) -> Result<(), ManifestError> {
         let idx = self.locate(kind, name, namespace)?;
         let f = &mut self.files[idx.0];
+        let before = spec_part(&f.docs[idx.1]);
         edit(&mut f.docs[idx.1])?;
+        if spec_part(&f.docs[idx.1]) != before {
+            *self.edits.entry(identity(&f.docs[idx.1])).or_insert(0) += 1;
+        }
         f.text = None;
         let f = self.files[idx.0].clone();
         self.write_file(&f)
+    }
+
+    /// The generation the object must have: `metadata.generation` when the manifest sets it,
+    /// otherwise 1 on first sight plus one per spec-changing edit (the provider's contract).
+    pub fn expected_generation(
+        &self,
+        kind: &str,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Option<i64> {
+        let v = self.find(kind, name, namespace)?;
+        if let Some(g) = v.pointer("/metadata/generation").and_then(Value::as_i64) {
+            return Some(g);
+        }
+        Some(1 + self.edits.get(&identity(v)).copied().unwrap_or(0))
     }
 
     /// Removes the object and rewrites its file.
@@ -241,6 +277,12 @@ impl ConfigDir {
 /// `restore <path> to the original value`.
 pub fn apply_change(obj: &mut Value, change: &str, ph: &Placeholders) -> Result<(), ManifestError> {
     let unsupported = || ManifestError::UnsupportedChange(change.to_string());
+    // `<path> := the original value (<text>)`: the text (already substituted) is the value.
+    if let Some((path, rest)) = change.trim().split_once(" := the original value (") {
+        let value = rest.strip_suffix(')').ok_or_else(unsupported)?;
+        let path = parse_path(path.trim()).ok_or_else(unsupported)?;
+        return set_path(obj, &path, Value::String(value.to_string())).ok_or_else(unsupported);
+    }
     let c = strip_parenthetical(change.trim());
     if let Some(rest) = c.strip_prefix("append listener ") {
         let listener = parse_flow_map(rest).ok_or_else(unsupported)?;
@@ -439,124 +481,5 @@ fn split_top_level(s: &str) -> Vec<&str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn placeholders_are_replaced() {
-        let ph = Placeholders::default();
-        let out = ph.apply(
-            "gatewayClassName: \"{GATEWAY_CLASS_NAME}\"\ncontrollerName: {GATEWAY_CONTROLLER_NAME}\n- value: \"PLACEHOLDER_UNUSABLE_ADDRS\"\n- value: \"PLACEHOLDER_USABLE_ADDRS\"",
-        );
-        assert!(out.contains("gatewayClassName: \"trellis\""));
-        assert!(out.contains("controllerName: trellis.dev/gateway-controller"));
-        assert!(out.contains("value: \"203.0.113.1\""));
-        assert!(out.contains("value: \"127.20.0.1\""));
-        assert!(!out.contains("PLACEHOLDER"));
-    }
-
-    #[test]
-    fn static_addresses_manifest_gets_one_usable_and_one_unusable_address() {
-        let text = std::fs::read_to_string(
-            crate::suite::default_suite_dir().join("tests/gateway-static-addresses/manifests.yaml"),
-        )
-        .unwrap();
-        let docs = parse_yaml(&Placeholders::default().apply(&text), "m").unwrap();
-        let addrs = docs[0]
-            .pointer("/spec/addresses")
-            .unwrap()
-            .as_array()
-            .unwrap();
-        let values: Vec<_> = addrs.iter().map(|a| a["value"].as_str().unwrap()).collect();
-        assert_eq!(
-            values,
-            ["fake address teehee!", "203.0.113.1", "127.20.0.1"]
-        );
-        assert_eq!(docs[0]["spec"]["gatewayClassName"], "trellis");
-    }
-
-    #[test]
-    fn yaml_round_trips() {
-        let docs = vec![
-            json!({"kind": "A", "metadata": {"name": "*.wildcard.org"}, "x": "True", "n": 80}),
-            json!({"kind": "B", "data": {"ca.crt": "-----BEGIN X-----\nabc\n-----END X-----\n"}}),
-        ];
-        let text = to_yaml(&docs).unwrap();
-        assert_eq!(parse_yaml(&text, "t").unwrap(), docs);
-    }
-
-    #[test]
-    fn step_changes_are_applied() {
-        let ph = Placeholders::default();
-        let mut gw = json!({"spec": {"listeners": [{"name": "https"}, {"name": "http"}],
-            "addresses": [{"type": "x", "value": "y"}, {"value": "203.0.113.1"}, {"value": "127.20.0.1"}]}});
-        apply_change(&mut gw, "append listener {name: http2, port: 80, protocol: HTTP, hostname: data.test.com, allowedRoutes.namespaces.from: All}", &ph).unwrap();
-        assert_eq!(
-            gw["spec"]["listeners"][2],
-            json!({"name": "http2", "port": 80, "protocol": "HTTP", "hostname": "data.test.com",
-                   "allowedRoutes": {"namespaces": {"from": "All"}}})
-        );
-        apply_change(
-            &mut gw,
-            "remove the listener named https (keep only http)",
-            &ph,
-        )
-        .unwrap();
-        assert_eq!(gw["spec"]["listeners"][0]["name"], "http");
-        apply_change(
-            &mut gw,
-            "remove spec.addresses[0] (type test/fake-invalid-type)",
-            &ph,
-        )
-        .unwrap();
-        apply_change(
-            &mut gw,
-            "remove the unusable address (leaving only the usable one)",
-            &ph,
-        )
-        .unwrap();
-        assert_eq!(gw["spec"]["addresses"], json!([{"value": "127.20.0.1"}]));
-
-        let mut gc = json!({"spec": {"description": "old"}});
-        apply_change(&mut gc, "spec.description: \"old\" -> \"new\"", &ph).unwrap();
-        assert_eq!(gc["spec"]["description"], "new");
-        let mut r = json!({"spec": {"rules": [{"backendRefs": [{"name": "infra-backend-v1"}]}]}});
-        apply_change(
-            &mut r,
-            "spec.rules[0].backendRefs[0].name: infra-backend-v1 -> infra-backend-v2",
-            &ph,
-        )
-        .unwrap();
-        assert_eq!(
-            r["spec"]["rules"][0]["backendRefs"][0]["name"],
-            "infra-backend-v2"
-        );
-        let mut cm = json!({"data": {"ca.crt": "x"}});
-        apply_change(&mut cm, "data[\"ca.crt\"] := \"\" (merge patch)", &ph).unwrap();
-        assert_eq!(cm["data"]["ca.crt"], "");
-        assert!(apply_change(&mut cm, "do something clever", &ph).is_err());
-    }
-
-    #[test]
-    fn config_dir_edits_rewrite_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cd = ConfigDir::new(dir.path());
-        cd.add_text("b.yaml", "kind: Gateway\nmetadata: {name: g, namespace: ns}\nspec: {x: 1}\n---\nkind: Service\nmetadata: {name: s, namespace: ns}\n".into()).unwrap();
-        cd.write_all().unwrap();
-        cd.edit("Gateway", "g", Some("ns"), |v| {
-            v["spec"]["x"] = json!(2);
-            Ok(())
-        })
-        .unwrap();
-        cd.delete("Service", "s", Some("ns")).unwrap();
-        let docs = parse_yaml(
-            &std::fs::read_to_string(dir.path().join("b.yaml")).unwrap(),
-            "b",
-        )
-        .unwrap();
-        assert_eq!(docs.len(), 1);
-        assert_eq!(docs[0]["spec"]["x"], 2);
-        assert!(cd.delete("Service", "s", Some("ns")).is_err());
-    }
-}
+#[path = "manifests_tests.rs"]
+mod tests;

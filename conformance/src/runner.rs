@@ -29,6 +29,8 @@ pub struct Options {
     /// Bound for each list of status expectations (upstream waits up to 60 s).
     pub status_timeout: Duration,
     pub ready_timeout: Duration,
+    /// Keep a failed test's temp dir (config + trellis.log) and name it in the FAIL line.
+    pub keep_failed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,9 +79,21 @@ pub async fn run_test(t: &TestDef, suite: &Suite, certs: &CertStore, opts: &Opti
             c.kind, c.name
         ));
     }
+    let tmp = match tempfile::tempdir() {
+        Ok(t) => t,
+        Err(e) => return Outcome::Fail(format!("temp dir: {e}")),
+    };
     let mut notes = Vec::new();
-    match run_claimed(t, suite, certs, opts, &mut notes).await {
+    let result = run_claimed(t, suite, certs, opts, tmp.path(), &mut notes).await;
+    match result {
         Ok(()) => Outcome::Pass { notes },
+        Err(e) if opts.keep_failed => {
+            let kept = tmp.keep();
+            Outcome::Fail(format!(
+                "{e} [config and trellis.log kept in {}]",
+                kept.display()
+            ))
+        }
         Err(e) => Outcome::Fail(e),
     }
 }
@@ -121,11 +135,11 @@ async fn run_claimed(
     suite: &Suite,
     certs: &CertStore,
     opts: &Options,
+    tmp: &std::path::Path,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
     let ph = &opts.placeholders;
-    let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-    let conf = tmp.path().join("config");
+    let conf = tmp.join("config");
     std::fs::create_dir(&conf).map_err(|e| format!("config dir: {e}"))?;
     let base_text = ph.apply(&suite.base_yaml);
     let test_text = ph.apply(&t.manifests);
@@ -156,13 +170,8 @@ async fn run_claimed(
     config.write_all().map_err(|e| e.to_string())?;
 
     let admin = free_admin_addr().map_err(|e| format!("admin port: {e}"))?;
-    let trellis = Trellis::spawn(
-        &opts.launcher,
-        &conf,
-        admin,
-        &tmp.path().join("trellis.log"),
-    )
-    .map_err(|e| format!("trellis exited: cannot start: {e}"))?;
+    let trellis = Trellis::spawn(&opts.launcher, &conf, admin, &tmp.join("trellis.log"))
+        .map_err(|e| format!("trellis exited: cannot start: {e}"))?;
     let mut cx = Ctx {
         trellis,
         config,
@@ -284,6 +293,23 @@ impl Ctx<'_> {
         Snapshot::from_json(&v)
     }
 
+    /// The first object whose `/status` generation differs from what the runner expects from
+    /// the files it wrote (first sight = 1, +1 per spec change).
+    fn generation_mismatch(&self, snap: &Snapshot) -> Option<String> {
+        snap.objects.iter().find_map(|o| {
+            let want = self
+                .config
+                .expected_generation(&o.kind, &o.name, o.namespace.as_deref())?;
+            (o.generation != Some(want)).then(|| {
+                format!(
+                    "{}: /status generation {:?}, expected {want}",
+                    object_key(&o.kind, o.namespace.as_deref(), &o.name),
+                    o.generation
+                )
+            })
+        })
+    }
+
     /// Polls each expectation in order until it holds (bounded by the status timeout).
     async fn check_all(
         &mut self,
@@ -297,6 +323,9 @@ impl Ctx<'_> {
                     .unwrap_or_else(|_| check.clone());
             loop {
                 let verdict = match self.snapshot().await {
+                    Ok(snap) if self.generation_mismatch(&snap).is_some() => {
+                        Verdict::Fail(self.generation_mismatch(&snap).unwrap_or_default())
+                    }
                     Ok(snap) => {
                         let ctx = CheckCtx {
                             placeholders: &self.opts.placeholders,

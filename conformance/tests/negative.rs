@@ -85,6 +85,37 @@ fn wrong_expectations_fail_with_the_mismatch() {
     derive(root, "httproute-redirect-path", "NegRedirect", |c| {
         c["cases"][0]["response"]["redirect"]["path"] = json!("/nowhere");
     });
+    derive(root, "httproute-weight", "NegWeights", |c| {
+        c["cases"][0]["distribution"]["expected_weights"] =
+            json!({"infra-backend-v1": 0.5, "infra-backend-v2": 0.5});
+        c["cases"][0]["distribution"]["max_attempts"] = json!(2);
+    });
+    derive(
+        root,
+        "httproute-request-percentage-mirror",
+        "NegPercentMirror",
+        |c| {
+            c["cases"] = json!([c["cases"][0].clone()]);
+            c["cases"][0]["distribution"]["accept_min"] = json!(400);
+            c["cases"][0]["distribution"]["max_batches"] = json!(1);
+        },
+    );
+    derive(
+        root,
+        "httproute-backend-protocol-websocket",
+        "NegWebSocket",
+        |c| {
+            c["cases"][0]["exchange"][0]["expect_text"] = json!("something else");
+        },
+    );
+    derive(root, "httproute-https-listener", "NegHttps", |c| {
+        c["cases"][0]["response"]["backend"] = json!("infra-backend-v3");
+    });
+    derive(root, "gateway-observed-generation-bump", "NegStep", |c| {
+        c["steps"][0]["then"] = json!([{"check": "gateway_listeners",
+            "gateway": {"name": "gateway-observed-generation-bump", "namespace": "gateway-conformance-infra"},
+            "listeners": [{"name": "nope", "supported_kinds": [], "conditions": [], "attached_routes": 0}]}]);
+    });
 
     let out = Command::new(env!("CARGO_BIN_EXE_trellis-conformance"))
         .args([
@@ -124,6 +155,14 @@ fn wrong_expectations_fail_with_the_mismatch() {
     expect("NegHeader", "FAIL", "X-Header-Set");
     expect("NegMirror", "FAIL", "infra-backend-v3");
     expect("NegRedirect", "FAIL", "/nowhere");
-    assert_eq!(stdout.lines().last(), Some("0 passed, 7 failed, 1 skipped"));
+    expect("NegWeights", "FAIL", "weights never matched");
+    expect("NegPercentMirror", "FAIL", "want [400");
+    expect("NegWebSocket", "FAIL", "something else");
+    expect("NegHttps", "FAIL", "expected pod infra-backend-v3");
+    expect("NegStep", "FAIL", "listener statuses, want 1");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("0 passed, 12 failed, 1 skipped")
+    );
     assert_eq!(out.status.code(), Some(1));
 }
