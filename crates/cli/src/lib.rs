@@ -81,8 +81,8 @@ pub fn main_from_args(args: Vec<String>) -> ExitCode {
     match cli.command {
         Command::Validate(args) => inspect::validate(&args),
         Command::Translate(args) => inspect::translate(&args),
-        Command::Run(args) => runtime_then(|| run::run(args)),
-        Command::Echo(args) => runtime_then(|| echo::run(args)),
+        Command::Run(args) => runtime_then(args.threads, || run::run(args)),
+        Command::Echo(args) => runtime_then(None, || echo::run(args)),
     }
 }
 

@@ -20,6 +20,9 @@ pub struct RunArgs {
     /// Seconds in-flight requests get to finish on shutdown and on removed listeners.
     #[arg(long, default_value_t = 30)]
     drain_seconds: u64,
+    /// Worker threads serving traffic (default: one per CPU).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 const QUICKSTART: &[(&str, &str)] = &[
