@@ -86,15 +86,17 @@ pub fn main_from_args(args: Vec<String>) -> ExitCode {
     }
 }
 
-fn runtime_then<F, Fut>(f: F) -> ExitCode
+/// Runs `f` on a multi-thread runtime with `threads` workers (default: one per CPU).
+fn runtime_then<F, Fut>(threads: Option<usize>, f: F) -> ExitCode
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
