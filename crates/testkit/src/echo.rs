@@ -17,7 +17,7 @@ mod handler;
 mod headers;
 mod query;
 mod retry;
-mod tls;
+pub(crate) mod tls;
 mod ws;
 
 use std::collections::VecDeque;

@@ -29,6 +29,18 @@ pub(crate) fn acceptor(
     cert_pem: &str,
     key_pem: &str,
 ) -> Result<tokio_rustls::TlsAcceptor, TlsConfigError> {
+    server_config(cert_pem, key_pem, &[b"h2", b"http/1.1"], true)
+        .map(tokio_rustls::TlsAcceptor::from)
+}
+
+/// A TLS 1.2+ server config (ring) for this chain and key offering `alpn`; with
+/// `ask_client_cert`, any client certificate is requested (not required) and accepted.
+pub(crate) fn server_config(
+    cert_pem: &str,
+    key_pem: &str,
+    alpn: &[&[u8]],
+    ask_client_cert: bool,
+) -> Result<Arc<rustls::ServerConfig>, TlsConfigError> {
     let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsConfigError::Certificate(e.to_string()))?;
@@ -41,12 +53,17 @@ pub(crate) fn acceptor(
     let verifier = Arc::new(AnyClientCert {
         algorithms: provider.signature_verification_algorithms,
     });
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?;
+    let mut config = if ask_client_cert {
+        builder
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)?
+    } else {
+        builder.with_no_client_auth().with_single_cert(certs, key)?
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
 }
 
 /// The `tls` object of the echo JSON.
@@ -80,17 +97,20 @@ impl TlsInfo {
                 .peer_certificates()
                 .unwrap_or_default()
                 .iter()
-                .map(|der| {
-                    let pem = pem::Pem::new("CERTIFICATE", der.as_ref());
-                    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-                    pem::encode_config(&pem, config)
-                })
+                .map(|der| cert_pem(der.as_ref()))
                 .collect(),
         }
     }
 }
 
-fn version_name(version: ProtocolVersion) -> String {
+/// One DER certificate as PEM text with LF line endings (Go's `pem.Encode`).
+pub(crate) fn cert_pem(der: &[u8]) -> String {
+    let pem = pem::Pem::new("CERTIFICATE", der);
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    pem::encode_config(&pem, config)
+}
+
+pub(crate) fn version_name(version: ProtocolVersion) -> String {
     match version {
         ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
         ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
@@ -99,7 +119,7 @@ fn version_name(version: ProtocolVersion) -> String {
 }
 
 /// Go's `tls.CipherSuiteName`: TLS 1.3 suites are `TLS_…`, rustls calls them `TLS13_…`.
-fn cipher_name(suite: rustls::CipherSuite) -> String {
+pub(crate) fn cipher_name(suite: rustls::CipherSuite) -> String {
     let name = suite
         .as_str()
         .map(str::to_string)
