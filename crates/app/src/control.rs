@@ -66,6 +66,8 @@ pub(crate) struct Control {
     proxy: Arc<trellis_proxy::Proxy>,
     state: Arc<ArcSwap<LiveState>>,
     last_snapshot: Option<Snapshot>,
+    /// Sockets of the live IR that could not be opened; retried on every poll.
+    bind_errors: Vec<(String, String)>,
     typer: Arc<std::sync::Mutex<Typer>>,
     logged: BTreeSet<String>,
 }
@@ -84,6 +86,7 @@ impl Control {
             proxy,
             state,
             last_snapshot: None,
+            bind_errors: Vec::new(),
             typer: Default::default(),
             logged: BTreeSet::new(),
         }
@@ -114,7 +117,8 @@ impl Control {
     pub(crate) async fn reload(&mut self) {
         let started = Instant::now();
         let snapshot = self.provider.load();
-        if self.last_snapshot.as_ref() == Some(&snapshot) {
+        // Unchanged input is a no-op, unless some socket still needs binding (port now free?).
+        if self.last_snapshot.as_ref() == Some(&snapshot) && self.bind_errors.is_empty() {
             return;
         }
         self.last_snapshot = Some(snapshot.clone());
@@ -138,19 +142,17 @@ impl Control {
             }
         };
         let previous = self.state.load_full();
-        let ir = if *previous.ir == translation.ir && previous.version > 0 {
+        let mut statuses = translation.statuses;
+        let ir = if *previous.ir == translation.ir
+            && previous.version > 0
+            && self.bind_errors.is_empty()
+        {
             previous.ir.clone()
         } else {
             let ir = Arc::new(translation.ir);
             match self.proxy.apply(ir.clone()).await {
                 Ok(report) => {
-                    for (bind, error) in report.bind_errors {
-                        diagnostics.push(Diagnostic {
-                            source: "proxy".into(),
-                            object: Some(bind),
-                            message: format!("cannot listen: {error}"),
-                        });
-                    }
+                    self.bind_errors = report.bind_errors;
                     ir
                 }
                 Err(e) => {
@@ -165,11 +167,27 @@ impl Control {
                 }
             }
         };
-        self.log_new_problems(&translation.statuses, &diagnostics);
+        for (bind, error) in &self.bind_errors {
+            diagnostics.push(Diagnostic {
+                source: "proxy".into(),
+                object: Some(bind.clone()),
+                message: format!("cannot listen: {error}"),
+            });
+        }
+        crate::binds::mark_unbound(&mut statuses, &ir, &self.bind_errors);
+        self.log_new_problems(&statuses, &diagnostics);
+        if previous.version > 0
+            && Arc::ptr_eq(&ir, &previous.ir)
+            && statuses == previous.objects
+            && diagnostics == previous.diagnostics
+        {
+            // A retry that changed nothing (a port still busy): nothing new to publish.
+            return;
+        }
         let version = previous.version + 1;
         self.state.store(Arc::new(LiveState {
             version,
-            objects: translation.statuses,
+            objects: statuses,
             diagnostics,
             ir,
         }));

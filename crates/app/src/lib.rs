@@ -5,6 +5,7 @@
 //! reading at [`control`] for the reload path and [`admin`] for the HTTP endpoints.
 
 pub mod admin;
+mod binds;
 pub mod control;
 mod typing;
 

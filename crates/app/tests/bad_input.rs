@@ -253,3 +253,45 @@ async fn a_missing_backend_is_backend_not_found_and_answers_500() {
     wait_served(&env.client, env.port, "/missing", 500, None, LIMIT).await;
     env.still_serving().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_port_is_port_unavailable_until_it_frees_up() {
+    let env = env().await;
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = squatter.local_addr().unwrap().port();
+    env.write(
+        "busy.yaml",
+        &format!(
+            "apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: busy, namespace: default}}
+spec:
+  gatewayClassName: trellis
+  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
+  listeners:
+  - {{name: web, protocol: HTTP, port: {port}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: busy, namespace: default}}
+spec:
+  parentRefs: [{{name: busy}}]
+  rules:
+  - backendRefs: [{{group: trellis.dev, kind: Backend, name: echo}}]
+"
+        ),
+    );
+    env.condition(
+        "Gateway",
+        "busy",
+        "listener web Accepted=False/PortUnavailable",
+    )
+    .await;
+    env.diagnostic("cannot listen").await;
+    env.still_serving().await;
+    // Once the port is free the next poll binds it.
+    drop(squatter);
+    env.condition("Gateway", "busy", "listener web Accepted=True/Accepted")
+        .await;
+    wait_served(&env.client, port, "/", 200, Some("good-pod"), LIMIT).await;
+}
