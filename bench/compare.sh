@@ -47,7 +47,7 @@ if [ "$PIN" = 1 ]; then LOADGEN_CPUS=(taskset -c 0) SERVER_CPUS=(taskset -c 1); 
 trap 'cleanup; rm -rf "$LAT_DIR"' EXIT
 trap 'exit 130' INT TERM
 
-for port in 18080 18081 18082 18083 18090 18091 18092 18441 18442 18443 19901; do
+for port in 18080 18081 18082 18083 18084 18090 18091 18092 18441 18442 18443 18444 19901 19902; do
     if port_open "$port"; then echo "port $port is already in use; stop whatever listens there" >&2; exit 1; fi
 done
 
@@ -79,6 +79,14 @@ sed -e "s#@CRT@#$(base64 -w0 "$TLS_DIR/cert.pem")#" -e "s#@KEY@#$(base64 -w0 "$T
     "$BENCH_DIR/trellis.yaml.in" >"$TRELLIS_CONF/bench.yaml"
 TRELLIS_CMD=${TRELLIS_CMD:-exec "$TRELLIS" run --config "$TRELLIS_CONF" --admin 127.0.0.1:19901 --threads "$WORKERS"}
 RUST_LOG=${RUST_LOG:-warn} start_bg trellis "${SERVER_CPUS[@]}" bash -c "$TRELLIS_CMD"
+# A/B: TRELLIS_B=path/to/other/build adds the target "trellis-b" (ports 18084 / 18444)
+if [ -n "${TRELLIS_B:-}" ]; then
+    mkdir -p "$RUN_DIR/trellis-b-conf"
+    sed -e 's/18083/18084/; s/18443/18444/' "$TRELLIS_CONF/bench.yaml" >"$RUN_DIR/trellis-b-conf/bench.yaml"
+    RUST_LOG=${RUST_LOG:-warn} start_bg trellis-b "${SERVER_CPUS[@]}" \
+        "$TRELLIS_B" run --config "$RUN_DIR/trellis-b-conf" --admin 127.0.0.1:19902 --threads "$WORKERS"
+    wait_port 18084 "${PID[trellis-b]}" || { echo "trellis-b did not listen, see $RUN_DIR/trellis-b.log" >&2; exit 1; }
+fi
 
 wait_port 18080 "${PID[backend]}" || { echo "backend did not start, see $RUN_DIR/backend.log" >&2; exit 1; }
 for t in nginx:18081 haproxy:18082 trellis:18083 trellis:18443; do
@@ -88,14 +96,14 @@ done
 # ---- per-mode settings ---------------------------------------------------------------------
 set_mode() {  # sets PORT_OF, SCHEME, URL_PATH, CURL_OPT, default targets for mode $1
     SCHEME=http URL_PATH=/ CURL_OPT=--http1.1
-    PORT_OF=([direct]=18080 [nginx]=18081 [haproxy]=18082 [trellis]=18083)
-    MODE_TARGETS="nginx haproxy trellis"
+    PORT_OF=([direct]=18080 [nginx]=18081 [haproxy]=18082 [trellis]=18083 [trellis-b]=18084)
+    MODE_TARGETS="nginx haproxy trellis${TRELLIS_B:+ trellis-b}"
     case $1 in
-        h1) MODE_TARGETS="direct nginx haproxy trellis" ;;
+        h1) MODE_TARGETS="direct $MODE_TARGETS" ;;
         close|fixed) ;;
         16k) URL_PATH=/16k ;;
-        h2) PORT_OF=([direct]=18090 [nginx]=18091 [haproxy]=18092 [trellis]=18083); CURL_OPT=--http2-prior-knowledge ;;
-        tls) SCHEME=https PORT_OF=([nginx]=18441 [haproxy]=18442 [trellis]=18443); CURL_OPT="--http1.1 -k --tlsv1.3" ;;
+        h2) PORT_OF=([direct]=18090 [nginx]=18091 [haproxy]=18092 [trellis]=18083 [trellis-b]=18084); CURL_OPT=--http2-prior-knowledge ;;
+        tls) SCHEME=https PORT_OF=([nginx]=18441 [haproxy]=18442 [trellis]=18443 [trellis-b]=18444); CURL_OPT="--http1.1 -k --tlsv1.3" ;;
         *) echo "unknown mode $1" >&2; exit 1 ;;
     esac
 }

@@ -272,8 +272,9 @@ impl ConfigDir {
 }
 
 /// Applies a step's prose `change` to an object. Understood forms (the suite's vocabulary):
-/// `append listener {k: v, a.b: v}`, `remove the listener named X`, `remove <path>`,
-/// `remove the unusable address`, `<path>: old -> new`, `<path> := value (...)`,
+/// `append listener {k: v, a.b: v}` (or `add [a] listener`), `remove the listener named X`
+/// (or `remove|delete [the] listener [named] X`), `remove <path>`, `remove the unusable
+/// address`, `<path>: old -> new`, `<path> := value (...)`, `set <path> to <value>`,
 /// `restore <path> to the original value`.
 pub fn apply_change(obj: &mut Value, change: &str, ph: &Placeholders) -> Result<(), ManifestError> {
     let unsupported = || ManifestError::UnsupportedChange(change.to_string());
@@ -284,14 +285,29 @@ pub fn apply_change(obj: &mut Value, change: &str, ph: &Placeholders) -> Result<
         return set_path(obj, &path, Value::String(value.to_string())).ok_or_else(unsupported);
     }
     let c = strip_parenthetical(change.trim());
-    if let Some(rest) = c.strip_prefix("append listener ") {
+    let listener_to_add = ["append listener ", "add listener ", "add a listener "]
+        .iter()
+        .find_map(|p| c.strip_prefix(p));
+    let listener_to_remove = [
+        "remove the listener named ",
+        "remove listener ",
+        "delete the listener named ",
+        "delete listener ",
+    ]
+    .iter()
+    .find_map(|p| c.strip_prefix(p));
+    if let Some(rest) = listener_to_add {
         let listener = parse_flow_map(rest).ok_or_else(unsupported)?;
         let list = ensure_array(obj, "/spec/listeners").ok_or_else(unsupported)?;
         list.push(listener);
         return Ok(());
     }
-    if let Some(name) = c.strip_prefix("remove the listener named ") {
-        let name = name.split_whitespace().next().unwrap_or("");
+    if let Some(name) = listener_to_remove {
+        let name = name
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_matches('"');
         let list = ensure_array(obj, "/spec/listeners").ok_or_else(unsupported)?;
         let before = list.len();
         list.retain(|l| l.get("name").and_then(Value::as_str) != Some(name));
@@ -316,6 +332,14 @@ pub fn apply_change(obj: &mut Value, change: &str, ph: &Placeholders) -> Result<
     if let Some(path) = c.strip_prefix("remove ") {
         let path = parse_path(path.trim()).ok_or_else(unsupported)?;
         return remove_path(obj, &path).ok_or_else(unsupported);
+    }
+    if let Some((path, value)) = c
+        .strip_prefix("set ")
+        .and_then(|rest| rest.split_once(" to "))
+    {
+        let path = parse_path(path.trim()).ok_or_else(unsupported)?;
+        let value = parse_scalar_or_flow(value.trim()).ok_or_else(unsupported)?;
+        return set_path(obj, &path, value).ok_or_else(unsupported);
     }
     if let Some((path, value)) = c.split_once(":=") {
         let path = parse_path(path.trim()).ok_or_else(unsupported)?;

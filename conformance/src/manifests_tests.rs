@@ -158,3 +158,33 @@ fn config_dir_edits_rewrite_files() {
     assert_eq!(docs[0]["spec"]["x"], 2);
     assert!(cd.delete("Service", "s", Some("ns")).is_err());
 }
+
+#[test]
+fn listener_and_set_phrasings_are_understood() {
+    let ph = Placeholders::default();
+    let mut gw = json!({"spec": {"listeners": [{"name": "a", "port": 80}]}});
+    apply_change(
+        &mut gw,
+        "add listener {name: b, port: 8081, protocol: HTTP}",
+        &ph,
+    )
+    .unwrap();
+    apply_change(
+        &mut gw,
+        "add a listener {name: c, port: 8082, protocol: HTTP}",
+        &ph,
+    )
+    .unwrap();
+    apply_change(&mut gw, "set spec.listeners[1].hostname to b.test", &ph).unwrap();
+    assert_eq!(gw["spec"]["listeners"][1]["hostname"], "b.test");
+    apply_change(&mut gw, "delete the listener named a", &ph).unwrap();
+    apply_change(&mut gw, "remove listener \"c\" (keep b)", &ph).unwrap();
+    let names: Vec<_> = gw["spec"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b"]);
+    assert!(apply_change(&mut gw, "delete listener zzz", &ph).is_err());
+}

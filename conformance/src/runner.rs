@@ -104,15 +104,21 @@ enum Phase {
     AfterCases,
 }
 
+/// When each step runs, from its `when` prose: "after cases" (also "after all cases", "after
+/// the cases", "after traffic") runs it after the cases, "after the previous step" keeps the
+/// previous step's phase, anything else runs before the cases.
 fn phases(steps: &[Step]) -> Vec<Phase> {
+    let after_cases =
+        regex::Regex::new(r"(?i)after (all |the )?(cases|traffic|requests)").expect("static regex");
+    let follows = regex::Regex::new(r"(?i)after (the )?previous step").expect("static regex");
     let mut prev = Phase::BeforeCases;
     steps
         .iter()
         .map(|s| {
             let w = s.when.as_deref().unwrap_or("");
-            prev = if w.contains("after cases") {
+            prev = if after_cases.is_match(w) {
                 Phase::AfterCases
-            } else if w.contains("after the previous step") {
+            } else if follows.is_match(w) {
                 prev
             } else {
                 Phase::BeforeCases
@@ -408,7 +414,7 @@ impl Ctx<'_> {
         let target = step.target.as_ref();
         let what = || format!("step {} {:?}", step.action, target.map(|t| &t.name));
         match step.action.as_str() {
-            "patch" => {
+            "patch" | "update" | "edit" => {
                 let t = target.ok_or_else(|| format!("{}: no target", what()))?;
                 let change = resolve_configmap_refs(
                     step.change.as_deref().unwrap_or(""),
@@ -421,7 +427,7 @@ impl Ctx<'_> {
                     })
                     .map_err(|e| format!("{}: {e}", what()))?;
             }
-            "delete" => {
+            "delete" | "remove" => {
                 let t = target.ok_or_else(|| format!("{}: no target", what()))?;
                 self.config
                     .delete(&t.kind, &t.name, t.namespace.as_deref())
@@ -443,5 +449,43 @@ impl Ctx<'_> {
             other => return Err(format!("unsupported step action {other:?}")),
         }
         self.check_all(&step.then, &before).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(when: Option<&str>) -> Step {
+        Step {
+            action: "patch".into(),
+            target: None,
+            targets: Vec::new(),
+            change: None,
+            object: None,
+            then: Vec::new(),
+            when: when.map(str::to_string),
+            delay_before_s: None,
+            subtest: None,
+        }
+    }
+
+    #[test]
+    fn step_phases_follow_the_when_prose() {
+        let steps: Vec<Step> = [
+            None,
+            Some("after status_expectations, before cases"),
+            Some("After all cases"),
+            Some("after the previous step"),
+            Some("before traffic"),
+            Some("after previous step"),
+            Some("after traffic"),
+        ]
+        .into_iter()
+        .map(step)
+        .collect();
+        let got = phases(&steps);
+        let (b, a) = (Phase::BeforeCases, Phase::AfterCases);
+        assert!(got == [b, b, a, a, b, b, a]);
     }
 }

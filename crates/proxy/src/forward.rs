@@ -88,17 +88,17 @@ impl Outgoing {
         }
     }
 
-    pub(crate) fn forwarded_for(&mut self, peer: SocketAddr, scheme: &'static str) {
-        let ip = peer.ip().to_string();
-        let xff = match self
+    /// `peer_ip` is the client IP, already a header value (see `ConnCtx::peer_ip`).
+    pub(crate) fn forwarded_for(&mut self, peer_ip: &HeaderValue, scheme: &'static str) {
+        let prev = self
             .headers
             .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prev) => format!("{prev}, {ip}"),
-            None => ip,
+            .and_then(|v| v.to_str().ok());
+        let xff = match (prev, peer_ip.to_str()) {
+            (Some(prev), Ok(ip)) => HeaderValue::from_str(&format!("{prev}, {ip}")).ok(),
+            _ => Some(peer_ip.clone()),
         };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
+        if let Some(v) = xff {
             self.headers.insert("x-forwarded-for", v);
         }
         self.headers
@@ -158,13 +158,13 @@ impl Outgoing {
         // HTTP/2 has no Connection-based upgrade.
         strip_hop_by_hop(&mut headers, upgrade && !h2);
         let authority = if h2 && !self.host.is_empty() {
-            self.host.clone()
+            self.host.as_str()
         } else {
             ep.authority()
         };
         let uri = Uri::builder()
             .scheme("http")
-            .authority(authority.as_str())
+            .authority(authority)
             .path_and_query(pq)
             .build()
             .map_err(|_| StatusCode::BAD_REQUEST)?;
@@ -173,7 +173,7 @@ impl Outgoing {
         } else {
             // HTTP/1.1 requires a Host: the endpoint stands in when the client sent none.
             let host = if self.host.is_empty() {
-                authority.as_str()
+                authority
             } else {
                 &self.host
             };

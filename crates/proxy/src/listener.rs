@@ -181,9 +181,12 @@ impl Conn {
     {
         let mut kill = self.kill.clone();
         let mut proxy_kill = self.shared.kill.clone();
+        let peer_ip = http::HeaderValue::from_str(&peer.ip().to_string())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("unknown"));
         let ctx = Arc::new(ConnCtx {
             table: self.table,
             peer,
+            peer_ip,
             sni,
             shared: self.shared,
             bind_kill: self.kill,

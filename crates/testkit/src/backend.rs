@@ -22,7 +22,11 @@ pub struct BackendIdentity {
 impl BackendIdentity {
     /// An identity with an empty `ingress`, e.g.
     /// `BackendIdentity::new("gateway-conformance-infra", "tcp-backend", "tcp-backend-0-0")`.
-    pub fn new(namespace: impl Into<String>, service: impl Into<String>, pod: impl Into<String>) -> Self {
+    pub fn new(
+        namespace: impl Into<String>,
+        service: impl Into<String>,
+        pod: impl Into<String>,
+    ) -> Self {
         BackendIdentity {
             namespace: namespace.into(),
             ingress: String::new(),

@@ -139,7 +139,11 @@ pub struct DnsReply {
 /// One `udp_dns` attempt: query `name IN A` (recursion desired) to `addr` and wait for the
 /// reply carrying the same id, all within `timeout` (miekg's default is 2 s). The rcode and
 /// answers are returned, not judged.
-pub async fn dns_query(addr: SocketAddr, name: &str, timeout: Duration) -> Result<DnsReply, DnsError> {
+pub async fn dns_query(
+    addr: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Result<DnsReply, DnsError> {
     let id = random_id();
     let query = build_query(id, name)?;
     let exchange = async {
@@ -190,7 +194,10 @@ fn parse_reply(msg: &[u8], want_id: u16) -> Result<DnsReply, DnsError> {
     let word = |at: usize| u16::from_be_bytes([msg[at], msg[at + 1]]);
     let id = word(0);
     if id != want_id {
-        return Err(DnsError::IdMismatch { want: want_id, got: id });
+        return Err(DnsError::IdMismatch {
+            want: want_id,
+            got: id,
+        });
     }
     if msg[2] & 0x80 == 0 {
         return Err(DnsError::Malformed("not a response"));
@@ -203,7 +210,9 @@ fn parse_reply(msg: &[u8], want_id: u16) -> Result<DnsReply, DnsError> {
     let mut a_records = Vec::new();
     for _ in 0..ancount {
         pos = skip_name(msg, pos)?;
-        let header = msg.get(pos..pos + 10).ok_or(DnsError::Malformed("truncated record"))?;
+        let header = msg
+            .get(pos..pos + 10)
+            .ok_or(DnsError::Malformed("truncated record"))?;
         let rtype = u16::from_be_bytes([header[0], header[1]]);
         let rdlen = usize::from(u16::from_be_bytes([header[8], header[9]]));
         let data = msg

@@ -12,7 +12,7 @@ pub mod proto;
 mod server;
 mod wire;
 
-pub use client::{grpc_unary, GrpcCall, GrpcClient, GrpcError, GrpcReply};
+pub use client::{grpc_unary, GrpcCall, GrpcClient, GrpcError, GrpcExpectation, GrpcReply};
 pub use server::spawn;
 pub use wire::GrpcCode;
 

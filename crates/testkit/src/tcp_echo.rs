@@ -55,3 +55,42 @@ pub struct TcpTlsAssertions {
     pub curves: String,
     pub cipher_suite: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape_follows_upstream() {
+        let plain = TcpAssertions {
+            namespace: "ns".into(),
+            pod: "tcp-backend-a-b".into(),
+            tcpport: "3000".into(),
+            ..TcpAssertions::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"namespace":"ns","ingress":"","service":"","pod":"tcp-backend-a-b","tcpport":"3000","isTLS":false}"#
+        );
+        let tls = TcpAssertions {
+            tlsport: "8443".into(),
+            is_tls: true,
+            tls: Some(TcpTlsAssertions {
+                version: "TLS 1.3".into(),
+                server_name: "abc.example.com".into(),
+                cipher_suite: "TLS_AES_128_GCM_SHA256".into(),
+                ..TcpTlsAssertions::default()
+            }),
+            ..plain
+        };
+        let json = serde_json::to_string(&tls).unwrap();
+        assert!(json.ends_with(
+            r#""tcpport":"3000","tlsport":"8443","isTLS":true,"tls":{"version":"TLS 1.3","serverName":"abc.example.com","cipherSuite":"TLS_AES_128_GCM_SHA256"}}"#
+        ), "{json}");
+        let back: TcpAssertions = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, tls);
+        // Tolerant decoding: unknown fields ignored, missing ones default.
+        let other: TcpAssertions = serde_json::from_str(r#"{"pod":"x","extra":1}"#).unwrap();
+        assert_eq!(other.pod, "x");
+    }
+}

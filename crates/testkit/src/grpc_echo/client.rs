@@ -11,11 +11,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use prost::Message;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use super::full_method;
 use super::proto::{EchoRequest, EchoResponse};
 use super::wire::{decode_message, frame, is_grpc_content_type, unframe, GrpcCode};
-use super::full_method;
 
 /// Largest response body read (grpc-go's default receive limit).
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
@@ -63,6 +64,58 @@ pub struct GrpcReply {
     pub http_status: u16,
     pub headers: HeaderMap,
     pub trailers: HeaderMap,
+}
+
+/// What a `grpc` case expects (`response` of the case).
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcExpectation<'a> {
+    pub code: GrpcCode,
+    /// Checked on OK only: the echoed `fully_qualified_method` must equal it.
+    pub full_method: &'a str,
+    /// Checked on OK when non-empty: the echoed `context.namespace`.
+    pub namespace: &'a str,
+    /// Checked on OK: the echoed `context.pod` must start with it (`""` accepts any).
+    pub backend: &'a str,
+}
+
+impl GrpcReply {
+    /// Upstream's `compareResponse`; the error says what differs.
+    pub fn check(&self, expected: &GrpcExpectation<'_>) -> Result<(), String> {
+        if self.code != expected.code {
+            return Err(format!(
+                "status {} ({}), want {}",
+                self.code, self.message, expected.code
+            ));
+        }
+        if self.code != GrpcCode::OK {
+            return Ok(());
+        }
+        let Some(response) = &self.response else {
+            return Err("OK without a decoded response".to_string());
+        };
+        if response.fully_qualified_method() != expected.full_method {
+            return Err(format!(
+                "method {:?}, want {:?}",
+                response.fully_qualified_method(),
+                expected.full_method
+            ));
+        }
+        if !expected.namespace.is_empty() && response.namespace() != expected.namespace {
+            return Err(format!(
+                "namespace {:?}, want {:?}",
+                response.namespace(),
+                expected.namespace
+            ));
+        }
+        if !response.pod().starts_with(expected.backend) {
+            return Err(format!(
+                "pod {:?} does not start with {:?}",
+                response.pod(),
+                expected.backend
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A call that did not get a status from a server.
@@ -117,20 +170,35 @@ impl GrpcClient {
                 .await
                 .map_err(|source| GrpcError::Connect { addr, source })?;
             let _ = tcp.set_nodelay(true);
-            let (sender, conn) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-                    .await
-                    .map_err(|source| GrpcError::Handshake { addr, source })?;
-            tokio::spawn(async move {
-                if let Err(err) = conn.await {
-                    tracing::debug!(error = %err, "grpc client: connection ended with error");
-                }
-            });
-            Ok(GrpcClient { addr, sender })
+            GrpcClient::over(tcp, addr).await
         };
         tokio::time::timeout(timeout, dial)
             .await
             .map_err(|_| GrpcError::Timeout)?
+    }
+
+    /// The HTTP/2 handshake over an established stream (e.g. TLS with ALPN `h2`); `target`
+    /// is the dial target, the default `:authority`.
+    pub async fn over<I>(io: I, target: SocketAddr) -> Result<Self, GrpcError>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+                .await
+                .map_err(|source| GrpcError::Handshake {
+                    addr: target,
+                    source,
+                })?;
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                tracing::debug!(error = %err, "grpc client: connection ended with error");
+            }
+        });
+        Ok(GrpcClient {
+            addr: target,
+            sender,
+        })
     }
 
     /// True once the connection is gone; make a new client then.
@@ -187,8 +255,14 @@ fn build_request(
         .uri(uri)
         .header(header::CONTENT_TYPE, "application/grpc")
         .header(header::TE, "trailers")
-        .header(header::USER_AGENT, concat!("trellis-testkit-grpc/", env!("CARGO_PKG_VERSION")))
-        .header("grpc-timeout", format!("{}m", timeout.as_millis().clamp(1, 99_999_999)))
+        .header(
+            header::USER_AGENT,
+            concat!("trellis-testkit-grpc/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(
+            "grpc-timeout",
+            format!("{}m", timeout.as_millis().clamp(1, 99_999_999)),
+        )
         .body(body)
         .map_err(|e| GrpcError::InvalidCall(e.to_string()))?;
     let headers = request.headers_mut();
@@ -202,7 +276,9 @@ fn build_request(
     Ok(request)
 }
 
-async fn read_reply(response: http::Response<hyper::body::Incoming>) -> Result<GrpcReply, GrpcError> {
+async fn read_reply(
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<GrpcReply, GrpcError> {
     let (parts, body) = response.into_parts();
     let http_status = parts.status.as_u16();
     let mut reply = GrpcReply {

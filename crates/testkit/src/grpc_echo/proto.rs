@@ -89,7 +89,9 @@ impl EchoResponse {
 
     /// `assertions.authority`, or `""`.
     pub fn authority(&self) -> &str {
-        self.assertions.as_ref().map_or("", |a| a.authority.as_str())
+        self.assertions
+            .as_ref()
+            .map_or("", |a| a.authority.as_str())
     }
 
     /// The values of request header `key` (lowercase) the server saw, in order.
@@ -104,5 +106,56 @@ impl EchoResponse {
 
     fn context(&self) -> Option<&Context> {
         self.assertions.as_ref().and_then(|a| a.context.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    // Tag bytes are (field number << 3) | wire type 2: they pin the `.proto`'s field numbers.
+    #[test]
+    fn field_numbers_match_grpcecho_proto() {
+        let response = EchoResponse {
+            assertions: Some(Assertions {
+                fully_qualified_method: "m".into(),
+                headers: vec![Header {
+                    key: "k".into(),
+                    value: "v".into(),
+                }],
+                authority: "a".into(),
+                context: Some(Context {
+                    namespace: "n".into(),
+                    ingress: "i".into(),
+                    service_name: "s".into(),
+                    pod: "p".into(),
+                }),
+                tls_assertions: Some(TlsAssertions {
+                    version: "1".into(),
+                    negotiated_protocol: "2".into(),
+                    server_name: "3".into(),
+                    cipher_suite: "4".into(),
+                    peer_certificates: vec!["5".into()],
+                }),
+            }),
+            request: Some(EchoRequest {}),
+        };
+        let expected: Vec<u8> = [
+            &[0x0a, 45][..],                          // assertions (1), 45 bytes
+            &[0x0a, 1, b'm'],                         //   fully_qualified_method (1)
+            &[0x12, 6, 0x0a, 1, b'k', 0x12, 1, b'v'], //   headers (2): key (1), value (2)
+            &[0x1a, 1, b'a'],                         //   authority (3)
+            &[
+                0x22, 12, 0x0a, 1, b'n', 0x12, 1, b'i', 0x1a, 1, b's', 0x22, 1, b'p',
+            ], // context (4)
+            &[
+                0x2a, 15, 0x0a, 1, b'1', 0x12, 1, b'2', 0x1a, 1, b'3', 0x22, 1, b'4', 0x2a, 1, b'5',
+            ], // tls (5)
+            &[0x12, 0],                               // request (2), empty
+        ]
+        .concat();
+        assert_eq!(response.encode_to_vec(), expected);
+        assert_eq!(EchoResponse::decode(expected.as_slice()).unwrap(), response);
     }
 }

@@ -136,7 +136,10 @@ where
     }
 }
 
-async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Result<Response<GrpcBody>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    ctx: Arc<ConnCtx>,
+) -> Result<Response<GrpcBody>, Infallible> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -144,30 +147,52 @@ async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Result<Response<Gr
         .unwrap_or_default();
     if !is_grpc_content_type(&content_type) {
         let message = format!("invalid gRPC request content-type {content_type:?}");
-        return Ok(status_only(StatusCode::UNSUPPORTED_MEDIA_TYPE, GrpcCode::INTERNAL, &message));
+        return Ok(status_only(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            GrpcCode::INTERNAL,
+            &message,
+        ));
     }
     if req.method() != Method::POST {
         let message = format!("invalid gRPC request method {:?}", req.method().as_str());
-        return Ok(status_only(StatusCode::METHOD_NOT_ALLOWED, GrpcCode::INTERNAL, &message));
+        return Ok(status_only(
+            StatusCode::METHOD_NOT_ALLOWED,
+            GrpcCode::INTERNAL,
+            &message,
+        ));
     }
     let path = req.uri().path().to_string();
     let method = match route(&path) {
         Ok(method) => method,
-        Err(message) => return Ok(status_only(StatusCode::OK, GrpcCode::UNIMPLEMENTED, &message)),
+        Err(message) => {
+            return Ok(status_only(
+                StatusCode::OK,
+                GrpcCode::UNIMPLEMENTED,
+                &message,
+            ))
+        }
     };
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_REQUEST).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) => {
             let message = format!("reading the request: {err}");
-            return Ok(status_only(StatusCode::OK, GrpcCode::RESOURCE_EXHAUSTED, &message));
+            return Ok(status_only(
+                StatusCode::OK,
+                GrpcCode::RESOURCE_EXHAUSTED,
+                &message,
+            ));
         }
     };
     let request = match decode_request(&body) {
         Ok(request) => request,
         Err(message) => return Ok(status_only(StatusCode::OK, GrpcCode::INTERNAL, &message)),
     };
-    let connection = if ctx.tls.is_some() { "TLS" } else { "plaintext" };
+    let connection = if ctx.tls.is_some() {
+        "TLS"
+    } else {
+        "plaintext"
+    };
     tracing::info!(method = %path, "Received over {connection}: {request:?}");
     let (authority, headers) = metadata(&parts);
     let response = EchoResponse {
@@ -207,7 +232,10 @@ fn route(path: &str) -> Result<&'static str, String> {
 fn decode_request(body: &[u8]) -> Result<EchoRequest, String> {
     let messages = unframe(body).map_err(str::to_string)?;
     let [message] = messages.as_slice() else {
-        return Err(format!("expected one request message, got {}", messages.len()));
+        return Err(format!(
+            "expected one request message, got {}",
+            messages.len()
+        ));
     };
     EchoRequest::decode(*message).map_err(|e| format!("grpc: error unmarshalling request: {e}"))
 }
@@ -265,7 +293,10 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
 fn ok_response(message: &[u8]) -> Response<GrpcBody> {
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
-    let frames = vec![Ok(Frame::data(frame(message))), Ok(Frame::trailers(trailers))];
+    let frames = vec![
+        Ok(Frame::data(frame(message))),
+        Ok(Frame::trailers(trailers)),
+    ];
     let body = StreamBody::new(futures_util::stream::iter(frames));
     let mut response = Response::new(Either::Right(body));
     response.headers_mut().insert(
@@ -293,7 +324,10 @@ fn status_only(http: StatusCode, code: GrpcCode, message: &str) -> Response<Grpc
 
 fn tls_assertions(conn: &rustls::ServerConnection) -> TlsAssertions {
     TlsAssertions {
-        version: conn.protocol_version().map(version_name).unwrap_or_default(),
+        version: conn
+            .protocol_version()
+            .map(version_name)
+            .unwrap_or_default(),
         negotiated_protocol: conn
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned())
@@ -325,8 +359,12 @@ mod tests {
             route(&full("EchoThree")),
             Err("method EchoThree not implemented".to_string())
         );
-        assert!(route(&full("Nope")).unwrap_err().starts_with("unknown method Nope"));
-        assert!(route("/other.Svc/Echo").unwrap_err().starts_with("unknown service"));
+        assert!(route(&full("Nope"))
+            .unwrap_err()
+            .starts_with("unknown method Nope"));
+        assert!(route("/other.Svc/Echo")
+            .unwrap_err()
+            .starts_with("unknown service"));
         assert!(route("nonsense").is_err());
     }
 }
