@@ -119,23 +119,27 @@ pub fn false_conditions(status: &ObjectStatus) -> Vec<String> {
         );
     }
     for p in status.status["parents"].as_array().into_iter().flatten() {
-        let r = &p["parentRef"];
-        let ns = r["namespace"]
-            .as_str()
-            .map(|n| format!("{n}/"))
-            .unwrap_or_default();
-        let section = r["sectionName"]
-            .as_str()
-            .map(|s| format!(" section {s}"))
-            .unwrap_or_default();
         scan(
-            format!(
-                " parent {} {ns}{}{section}",
-                r["kind"].as_str().unwrap_or("Gateway"),
-                r["name"].as_str().unwrap_or("?")
-            ),
+            format!(" parent {}", parent_label(&p["parentRef"])),
             &p["conditions"],
         );
     }
     out
+}
+
+/// A route parentRef as people read it: `Gateway ns/name section web`.
+pub fn parent_label(r: &serde_json::Value) -> String {
+    let ns = r["namespace"]
+        .as_str()
+        .map(|n| format!("{n}/"))
+        .unwrap_or_default();
+    let section = r["sectionName"]
+        .as_str()
+        .map(|s| format!(" section {s}"))
+        .unwrap_or_default();
+    format!(
+        "{} {ns}{}{section}",
+        r["kind"].as_str().unwrap_or("Gateway"),
+        r["name"].as_str().unwrap_or("?")
+    )
 }

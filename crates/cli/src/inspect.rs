@@ -2,7 +2,8 @@
 
 use crate::ConfigArgs;
 use std::process::ExitCode;
-use trellis_app::{admin::false_conditions, load_once, AppOptions};
+use trellis_app::admin::{false_conditions, parent_label};
+use trellis_app::{load_once, AppOptions};
 use trellis_translate::ObjectStatus;
 
 fn load(
@@ -108,20 +109,7 @@ fn describe(status: &ObjectStatus) -> String {
         table(&mut out, "    ", &l["conditions"]);
     }
     for p in status.status["parents"].as_array().into_iter().flatten() {
-        let r = &p["parentRef"];
-        let ns = r["namespace"]
-            .as_str()
-            .map(|n| format!("{n}/"))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "  Parent {} {ns}{}{}:\n",
-            r["kind"].as_str().unwrap_or("Gateway"),
-            r["name"].as_str().unwrap_or("?"),
-            r["sectionName"]
-                .as_str()
-                .map(|s| format!(" section {s}"))
-                .unwrap_or_default()
-        ));
+        out.push_str(&format!("  Parent {}:\n", parent_label(&p["parentRef"])));
         table(&mut out, "    ", &p["conditions"]);
     }
     out

@@ -111,7 +111,6 @@ async fn connect(target: &Endpoint) -> io::Result<UpStream> {
 
 /// An endpoint with its pool.
 pub(crate) struct EndpointRt {
-    pub endpoint: Endpoint,
     pub client: UpstreamClient,
     /// Formatted once: it is used by every request (perf).
     authority: String,
@@ -215,7 +214,6 @@ fn new_endpoint(e: &Endpoint, protocol: UpstreamProtocol, timeout: Duration) -> 
         b.http2_only(true);
     }
     EndpointRt {
-        endpoint: e.clone(),
         client: b.build(connector),
         authority: authority_of(e),
     }
