@@ -20,6 +20,8 @@ pub struct Instance {
     pub pod: String,
     /// Container port -> echo server.
     pub ports: BTreeMap<i64, EchoHandle>,
+    /// Named container ports, for Services whose `targetPort` is a name.
+    pub port_names: BTreeMap<String, i64>,
 }
 
 #[derive(Default)]
@@ -115,11 +117,28 @@ fn selector_matches(selector: &serde_json::Map<String, Value>, labels: &Value) -
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-/// Container port of a Service port (`targetPort`, defaulting to `port`); named ports unsupported.
-fn target_port(port: &Value) -> Option<i64> {
+/// The Deployment's named container ports (`ports[].name` -> `containerPort`).
+fn named_ports(deploy: &Value) -> BTreeMap<String, i64> {
+    deploy
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("ports").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|p| {
+            let name = p.get("name").and_then(Value::as_str)?;
+            Some((name.to_string(), p.get("containerPort")?.as_i64()?))
+        })
+        .collect()
+}
+
+/// Container port of a Service port (`targetPort`, defaulting to `port`); a named
+/// `targetPort` is looked up in the pod's named container ports.
+fn target_port(port: &Value, names: &BTreeMap<String, i64>) -> Option<i64> {
     match port.get("targetPort") {
         Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.parse().ok(),
+        Some(Value::String(s)) => s.parse().ok().or_else(|| names.get(s).copied()),
         _ => port.get("port").and_then(Value::as_i64),
     }
 }
@@ -160,6 +179,7 @@ impl Backends {
             if selecting.is_empty() {
                 continue;
             }
+            let port_names = named_ports(deploy);
             let mut container_ports: Vec<i64> = selecting
                 .iter()
                 .flat_map(|s| {
@@ -168,7 +188,7 @@ impl Backends {
                         .cloned()
                         .unwrap_or_default()
                 })
-                .filter_map(|p| target_port(&p))
+                .filter_map(|p| target_port(&p, &port_names))
                 .collect();
             container_ports.sort();
             container_ports.dedup();
@@ -209,6 +229,7 @@ impl Backends {
                     deployment: name.clone(),
                     pod,
                     ports,
+                    port_names: port_names.clone(),
                 };
                 for svc in &selecting {
                     slices.push(endpoint_slice(svc, &inst));
@@ -308,7 +329,7 @@ fn endpoint_slice(svc: &Value, inst: &Instance) -> Value {
         .unwrap_or_default()
         .iter()
         .filter_map(|p| {
-            let h = inst.ports.get(&target_port(p)?)?;
+            let h = inst.ports.get(&target_port(p, &inst.port_names)?)?;
             let mut port = json!({
                 "name": p.get("name").and_then(Value::as_str).unwrap_or(""),
                 "port": h.local_addr.port(),
@@ -393,5 +414,22 @@ mod tests {
         assert_eq!(filled.len(), 2);
         assert_ne!(filled[0]["ports"][0]["port"], 3000);
         assert_eq!(filled[1]["metadata"]["name"], "m-ip4-1");
+    }
+
+    #[tokio::test]
+    async fn named_target_ports_resolve_to_container_ports() {
+        let docs = parse_yaml(
+            "kind: Service\nmetadata: {name: s, namespace: ns1}\nspec:\n  selector: {app: web-app}\n  ports:\n  - {name: web, port: 80, targetPort: http}\n---\nkind: Deployment\nmetadata: {name: a, namespace: ns1}\nspec:\n  template:\n    metadata: {labels: {app: web-app}}\n    spec:\n      containers:\n      - name: c\n        image: echo-basic\n        ports: [{name: http, containerPort: 3000}]\n",
+            "t",
+        )
+        .unwrap();
+        let refs: Vec<&Value> = docs.iter().collect();
+        let certs = CertStore::generate().unwrap();
+        let (b, slices) = Backends::start(&refs, &certs).await.unwrap();
+        let inst = b.of_deployment("ns1", "a").next().unwrap();
+        let echo_port = inst.ports.get(&3000).expect("echo on container port 3000");
+        assert_eq!(slices.len(), 1);
+        assert_eq!(slices[0]["ports"][0]["port"], echo_port.local_addr.port());
+        assert_eq!(slices[0]["ports"][0]["name"], "web");
     }
 }

@@ -274,7 +274,8 @@ impl ConfigDir {
 /// Applies a step's prose `change` to an object. Understood forms (the suite's vocabulary):
 /// `append listener {k: v, a.b: v}` (or `add [a] listener`), `remove the listener named X`
 /// (or `remove|delete [the] listener [named] X`), `remove <path>`, `remove the unusable
-/// address`, `<path>: old -> new`, `<path> := value (...)`, `set <path> to <value>`,
+/// address`, `<path>: old -> new`, `change|update <path> from <old> to <new>`,
+/// `<path> := value (...)`, `set <path> to <value>`,
 /// `restore <path> to the original value`.
 pub fn apply_change(obj: &mut Value, change: &str, ph: &Placeholders) -> Result<(), ManifestError> {
     let unsupported = || ManifestError::UnsupportedChange(change.to_string());
@@ -332,6 +333,17 @@ pub fn apply_change(obj: &mut Value, change: &str, ph: &Placeholders) -> Result<
     if let Some(path) = c.strip_prefix("remove ") {
         let path = parse_path(path.trim()).ok_or_else(unsupported)?;
         return remove_path(obj, &path).ok_or_else(unsupported);
+    }
+    // `change|update <path> from <old> to <new>`: the old value is informational.
+    if let Some((path, value)) = ["change ", "update "]
+        .iter()
+        .find_map(|p| c.strip_prefix(p))
+        .and_then(|rest| rest.split_once(" from "))
+        .and_then(|(path, rest)| Some((path, rest.split_once(" to ")?.1)))
+    {
+        let path = parse_path(path.trim()).ok_or_else(unsupported)?;
+        let value = parse_scalar_or_flow(value.trim()).ok_or_else(unsupported)?;
+        return set_path(obj, &path, value).ok_or_else(unsupported);
     }
     if let Some((path, value)) = c
         .strip_prefix("set ")

@@ -177,6 +177,20 @@ fn listener_and_set_phrasings_are_understood() {
     .unwrap();
     apply_change(&mut gw, "set spec.listeners[1].hostname to b.test", &ph).unwrap();
     assert_eq!(gw["spec"]["listeners"][1]["hostname"], "b.test");
+    apply_change(
+        &mut gw,
+        "change spec.listeners[1].port from 8081 to 9091",
+        &ph,
+    )
+    .unwrap();
+    apply_change(
+        &mut gw,
+        "update spec.listeners[1].hostname from b.test to c.test (rename)",
+        &ph,
+    )
+    .unwrap();
+    assert_eq!(gw["spec"]["listeners"][1]["port"], 9091);
+    assert_eq!(gw["spec"]["listeners"][1]["hostname"], "c.test");
     apply_change(&mut gw, "delete the listener named a", &ph).unwrap();
     apply_change(&mut gw, "remove listener \"c\" (keep b)", &ph).unwrap();
     let names: Vec<_> = gw["spec"]["listeners"]

@@ -214,7 +214,7 @@ async fn run_claimed(
             backends: &backends,
             timing: &opts.timing,
         };
-        run_case(case, &env)
+        run_case(&with_default_port(case, gw), &env)
             .await
             .map_err(|e| format!("case {:?}: {e}", case.name))?;
     }
@@ -229,6 +229,34 @@ async fn run_claimed(
     drop(cx);
     backends.shutdown();
     Ok(())
+}
+
+/// The objects a `create` step adds: one object, a list of them, or YAML text (one or more
+/// documents).
+fn step_objects(object: &Value) -> Result<Vec<Value>, String> {
+    match object {
+        Value::Array(items) => Ok(items.clone()),
+        Value::String(text) => parse_yaml(text, "step object").map_err(|e| e.to_string()),
+        other => Ok(vec![other.clone()]),
+    }
+}
+
+/// A case whose request leaves out `port` is sent to the Gateway's listener port (the case's
+/// or test's `gateway.port`), else to the scheme's default port.
+fn with_default_port(case: &crate::suite::Case, gw: &GatewayRef) -> crate::suite::Case {
+    let mut case = case.clone();
+    if let Some(req) = case.request.as_object_mut() {
+        if req.get("port").is_none_or(Value::is_null) {
+            let scheme = req.get("scheme").and_then(Value::as_str).unwrap_or("http");
+            let default = if matches!(scheme, "https" | "wss") {
+                443
+            } else {
+                80
+            };
+            req.insert("port".into(), gw.port.unwrap_or(default).into());
+        }
+    }
+    case
 }
 
 /// Our GatewayClass (upstream expects the implementation to provide it), unless the
@@ -433,18 +461,23 @@ impl Ctx<'_> {
                     .delete(&t.kind, &t.name, t.namespace.as_deref())
                     .map_err(|e| format!("{}: {e}", what()))?;
             }
-            "create" => {
+            "create" | "apply" => {
                 let obj = step
                     .object
                     .as_ref()
                     .ok_or_else(|| format!("{}: no object", what()))?;
-                let text =
-                    resolve_configmap_refs(&ph.apply(&obj.to_string()), &self.config, self.certs);
-                let obj: Value =
-                    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", what()))?;
-                self.config
-                    .create("30-steps.yaml", obj)
-                    .map_err(|e| format!("{}: {e}", what()))?;
+                for obj in step_objects(obj).map_err(|e| format!("{}: {e}", what()))? {
+                    let text = resolve_configmap_refs(
+                        &ph.apply(&obj.to_string()),
+                        &self.config,
+                        self.certs,
+                    );
+                    let obj: Value =
+                        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", what()))?;
+                    self.config
+                        .create("30-steps.yaml", obj)
+                        .map_err(|e| format!("{}: {e}", what()))?;
+                }
             }
             other => return Err(format!("unsupported step action {other:?}")),
         }
@@ -468,6 +501,41 @@ mod tests {
             delay_before_s: None,
             subtest: None,
         }
+    }
+
+    #[test]
+    fn a_request_without_port_uses_the_gateway_port() {
+        let case: crate::suite::Case = serde_json::from_value(serde_json::json!({
+            "name": "c", "kind": "http", "request": {"path": "/"}}))
+        .unwrap();
+        let gw = |port| GatewayRef {
+            name: "g".into(),
+            namespace: "n".into(),
+            port,
+        };
+        assert_eq!(
+            with_default_port(&case, &gw(Some(8080))).request["port"],
+            8080
+        );
+        assert_eq!(with_default_port(&case, &gw(None)).request["port"], 80);
+        let mut tls = case.clone();
+        tls.request["scheme"] = "https".into();
+        assert_eq!(with_default_port(&tls, &gw(None)).request["port"], 443);
+        tls.request["port"] = 8443.into();
+        assert_eq!(with_default_port(&tls, &gw(Some(1))).request["port"], 8443);
+    }
+
+    #[test]
+    fn create_steps_accept_an_object_a_list_or_yaml_text() {
+        let one = serde_json::json!({"kind": "A"});
+        assert_eq!(step_objects(&one).unwrap(), vec![one.clone()]);
+        let list = serde_json::json!([{"kind": "A"}, {"kind": "B"}]);
+        assert_eq!(step_objects(&list).unwrap().len(), 2);
+        let yaml = Value::String("kind: A\nmetadata: {name: x}\n---\nkind: B\n".into());
+        let objs = step_objects(&yaml).unwrap();
+        assert_eq!(objs.len(), 2);
+        assert_eq!(objs[0]["metadata"]["name"], "x");
+        assert!(step_objects(&Value::String("a: [".into())).is_err());
     }
 
     #[test]
