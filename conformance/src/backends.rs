@@ -1,13 +1,16 @@
 //! Echo backends: for every echo Deployment selected by a Service in the manifests, start
 //! `replicas` in-process echo instances on 127.0.0.1 and describe each with an EndpointSlice,
-//! the way the upstream suite's pods would be seen by a controller.
+//! the way the upstream suite's pods would be seen by a controller. Deployments with
+//! `GRPC_ECHO_SERVER` get the gRPC echo (h2c) instead.
 
 use crate::certs::{base64_decode, CertStore};
 use crate::manifests::{kind_of, name_of, namespace_of};
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use trellis_testkit::backend::{BackendIdentity, ServerHandle};
 use trellis_testkit::echo::{self, EchoHandle, EchoMode, EchoOptions};
+use trellis_testkit::grpc_echo;
 
 /// echo-basic's container ports: 3000 HTTP (+ WebSocket at /ws), 3001 h2c only, 8443 HTTPS.
 const H2C_PORT: i64 = 3001;
@@ -20,6 +23,8 @@ pub struct Instance {
     pub pod: String,
     /// Container port -> echo server.
     pub ports: BTreeMap<i64, EchoHandle>,
+    /// Container port -> gRPC echo server (gRPC Deployments only).
+    pub grpc: BTreeMap<i64, ServerHandle>,
     /// Named container ports, for Services whose `targetPort` is a name.
     pub port_names: BTreeMap<String, i64>,
 }
@@ -60,20 +65,32 @@ fn env_names(deploy: &Value) -> Vec<String> {
         .collect()
 }
 
-fn is_http_echo(deploy: &Value) -> bool {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EchoKind {
+    Http,
+    Grpc,
+}
+
+/// Which echo a Deployment runs; `None` for other images and the TCP/UDP echo servers
+/// (features Trellis does not claim).
+fn echo_kind(deploy: &Value) -> Option<EchoKind> {
     let image_ok = deploy
         .pointer("/spec/template/spec/containers/0/image")
         .and_then(Value::as_str)
         .is_some_and(|i| i.contains("echo"));
     let env = env_names(deploy);
-    // gRPC/TCP/UDP echo servers belong to features Trellis does not claim.
-    image_ok
-        && !env.iter().any(|e| {
-            matches!(
-                e.as_str(),
-                "GRPC_ECHO_SERVER" | "TCP_ECHO_SERVER" | "UDP_ECHO_SERVER"
-            )
-        })
+    if !image_ok
+        || env
+            .iter()
+            .any(|e| matches!(e.as_str(), "TCP_ECHO_SERVER" | "UDP_ECHO_SERVER"))
+    {
+        return None;
+    }
+    Some(if env.iter().any(|e| e == "GRPC_ECHO_SERVER") {
+        EchoKind::Grpc
+    } else {
+        EchoKind::Http
+    })
 }
 
 /// The TLS pair the Deployment mounts (`TLS_SERVER_CERT` + a secret volume).
@@ -156,9 +173,10 @@ impl Backends {
             .copied()
             .filter(|o| kind_of(o) == "Service")
             .collect();
-        for deploy in objects
+        for (deploy, kind) in objects
             .iter()
-            .filter(|o| kind_of(o) == "Deployment" && is_http_echo(o))
+            .filter(|o| kind_of(o) == "Deployment")
+            .filter_map(|o| Some((o, echo_kind(o)?)))
         {
             let ns = namespace_of(deploy).unwrap_or("default").to_string();
             let name = name_of(deploy).to_string();
@@ -200,6 +218,7 @@ impl Backends {
             for _ in 0..replicas {
                 let pod = format!("{name}-{}-{}", random_suffix(5), random_suffix(5));
                 let mut ports = BTreeMap::new();
+                let mut grpc = BTreeMap::new();
                 for cp in &container_ports {
                     let listener =
                         tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -208,6 +227,17 @@ impl Backends {
                                 pod: pod.clone(),
                                 source,
                             })?;
+                    if kind == EchoKind::Grpc {
+                        let identity = BackendIdentity::new(&ns, &name, &pod);
+                        let server = grpc_echo::spawn(identity, listener, None).map_err(|e| {
+                            BackendError {
+                                pod: pod.clone(),
+                                source: std::io::Error::other(e.to_string()),
+                            }
+                        })?;
+                        grpc.insert(*cp, server);
+                        continue;
+                    }
                     let opts = EchoOptions {
                         namespace: ns.clone(),
                         pod: pod.clone(),
@@ -229,6 +259,7 @@ impl Backends {
                     deployment: name.clone(),
                     pod,
                     ports,
+                    grpc,
                     port_names: port_names.clone(),
                 };
                 for svc in &selecting {
@@ -283,8 +314,8 @@ impl Backends {
                 .into_iter()
                 .map(|mut p| {
                     let cp = p.get("port").and_then(Value::as_i64).unwrap_or(0);
-                    if let Some(h) = inst.ports.get(&cp) {
-                        p["port"] = json!(h.local_addr.port());
+                    if let Some(port) = inst.port(cp) {
+                        p["port"] = json!(port);
                     }
                     p
                 })
@@ -303,6 +334,19 @@ impl Backends {
         for h in self.instances.iter().flat_map(|i| i.ports.values()) {
             h.shutdown();
         }
+        for h in self.instances.iter().flat_map(|i| i.grpc.values()) {
+            h.shutdown();
+        }
+    }
+}
+
+impl Instance {
+    /// The local port serving a container port (HTTP or gRPC echo).
+    pub fn port(&self, container_port: i64) -> Option<u16> {
+        self.ports
+            .get(&container_port)
+            .map(|h| h.local_addr.port())
+            .or_else(|| self.grpc.get(&container_port).map(|h| h.local_addr.port()))
     }
 }
 
@@ -329,10 +373,10 @@ fn endpoint_slice(svc: &Value, inst: &Instance) -> Value {
         .unwrap_or_default()
         .iter()
         .filter_map(|p| {
-            let h = inst.ports.get(&target_port(p, &inst.port_names)?)?;
+            let local = inst.port(target_port(p, &inst.port_names)?)?;
             let mut port = json!({
                 "name": p.get("name").and_then(Value::as_str).unwrap_or(""),
-                "port": h.local_addr.port(),
+                "port": local,
                 "protocol": p.get("protocol").and_then(Value::as_str).unwrap_or("TCP"),
             });
             if let Some(ap) = p.get("appProtocol") {
@@ -380,11 +424,25 @@ mod tests {
         );
         let re = regex::Regex::new(r"^infra-backend-v1-[a-z0-9]{5}-[a-z0-9]{5}$").unwrap();
         assert!(re.is_match(&v1[0].pod), "{}", v1[0].pod);
-        // No gRPC / TCP / coredns instances.
+        // No TCP / coredns instances.
         assert!(b
             .instances
             .iter()
-            .all(|i| !i.deployment.starts_with("grpc") && i.deployment != "coredns"));
+            .all(|i| !i.deployment.starts_with("tcp") && i.deployment != "coredns"));
+        // gRPC echo instances on their container port, with slices pointing at them.
+        let g: Vec<_> = b
+            .of_deployment("gateway-conformance-infra", "grpc-infra-backend-v1")
+            .collect();
+        assert_eq!(g.len(), 2);
+        assert!(g[0].ports.is_empty());
+        let grpc_port = g[0]
+            .grpc
+            .get(&3000)
+            .expect("gRPC echo on 3000")
+            .local_addr
+            .port();
+        assert!(slices.iter().any(|s| s["ports"][0]["port"] == grpc_port
+            && s["ports"][0]["appProtocol"] == "kubernetes.io/h2c"));
         let s = slices
             .iter()
             .find(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == "infra-backend-v1")

@@ -47,6 +47,7 @@ pub const SUPPORTED_KINDS: &[&str] = &[
     "https_expect_failure",
     "http_expect_failure",
     "websocket",
+    "grpc",
 ];
 
 /// Replaces `{request_id}`, `{uuid}` and `{pem:Kind ns/name key}` in a JSON value.
@@ -226,6 +227,7 @@ pub async fn run_case(case: &Case, env: &CaseEnv<'_>) -> Result<(), String> {
             "http" => run_http(case, env).await?,
             "https_expect_failure" => run_https_expect_failure(case, env).await?,
             "http_expect_failure" => run_http_expect_failure(case, env).await?,
+            "grpc" => crate::grpc::run(case, env).await?,
             "websocket" => {
                 eventually(env.timing.case_timeout, env.timing.consecutive, || {
                     crate::ws::attempt(case, env)
@@ -370,7 +372,11 @@ pub async fn fan_out(
                 } else {
                     Vec::new()
                 };
-                out.push(http_attempt(case, env, request_id, &extra).await);
+                out.push(if case.kind == "grpc" {
+                    crate::grpc::attempt(case, env, &extra).await
+                } else {
+                    http_attempt(case, env, request_id, &extra).await
+                });
             }
             out
         }

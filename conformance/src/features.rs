@@ -43,6 +43,9 @@ pub const CLAIMED_FEATURES: &[&str] = &[
     "HTTPRoute308RedirectStatusCode",
     "HTTPRouteParentRefPort",
     "HTTPRouteDestinationPortMatching",
+    // GRPCRoute.
+    "GRPCRoute",
+    "GRPCRouteNamedRouteRule",
 ];
 
 /// Tests skipped by name, with the reason. Kept empty unless a test cannot be mapped at all.
@@ -155,7 +158,10 @@ mod tests {
             .unwrap()
             .contains("not in profile"));
         let g = suite.find("grpcroute-weight").unwrap();
-        assert!(skip_reason(g, None).unwrap().contains("GRPCRoute"));
+        assert_eq!(skip_reason(g, None), None);
+        assert!(skip_reason(g, Some("GATEWAY-HTTP"))
+            .unwrap()
+            .contains("not in profile"));
         let u = suite.find("udproute-not-allowed-by-listeners").unwrap();
         assert!(skip_reason(u, None).is_some());
     }

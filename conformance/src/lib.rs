@@ -1,7 +1,7 @@
 //! `trellis-conformance`: replays the Gateway API conformance suite (data in `suite/`) against
 //! `trellis run`. Start at [`runner::run`]; per test it writes a config dir
 //! ([`manifests`], [`certs`], [`backends`]), starts trellis ([`process`]), waits for the status
-//! expectations ([`status`]) and sends the cases ([`exec`], [`cases`], [`client`]).
+//! expectations ([`status`]) and sends the cases ([`exec`], [`cases`], [`client`], [`grpc`]).
 //! The claimed features live in [`features`].
 
 pub mod backends;
@@ -11,6 +11,7 @@ pub mod client;
 pub mod distribution;
 pub mod exec;
 pub mod features;
+pub mod grpc;
 pub mod manifests;
 pub mod process;
 pub mod report;

@@ -67,7 +67,7 @@ fn wrong_expectations_fail_with_the_mismatch() {
             c["features"]
                 .as_array_mut()
                 .unwrap()
-                .push(json!("GRPCRoute"));
+                .push(json!("UDPRoute"));
         },
     );
     derive(
@@ -82,6 +82,19 @@ fn wrong_expectations_fail_with_the_mismatch() {
     derive(root, "httproute-request-mirror", "NegMirror", |c| {
         c["cases"][0]["mirrored_to"][0]["name"] = json!("infra-backend-v3");
     });
+    derive(root, "grpcroute-exact-method-matching", "NegGrpc", |c| {
+        c["cases"][0]["response"]["backend"] = json!("grpc-infra-backend-v3");
+    });
+    derive(
+        root,
+        "grpcroute-exact-method-matching",
+        "NegGrpcCode",
+        |c| {
+            // EchoThree has no route; pretend EchoTwo has none either.
+            c["cases"] = json!([c["cases"][1].clone()]);
+            c["cases"][0]["response"]["grpc_code"] = json!("Unimplemented");
+        },
+    );
     derive(root, "httproute-redirect-path", "NegRedirect", |c| {
         c["cases"][0]["response"]["redirect"]["path"] = json!("/nowhere");
     });
@@ -151,7 +164,9 @@ fn wrong_expectations_fail_with_the_mismatch() {
         "unsupported check \"frobnicate\"",
     );
     expect("NegCaseKind", "FAIL", "unsupported case kind");
-    expect("NegUnclaimed", "SKIP", "unclaimed features: GRPCRoute");
+    expect("NegUnclaimed", "SKIP", "unclaimed features: UDPRoute");
+    expect("NegGrpc", "FAIL", "grpc-infra-backend-v3");
+    expect("NegGrpcCode", "FAIL", "want Unimplemented");
     expect("NegHeader", "FAIL", "X-Header-Set");
     expect("NegMirror", "FAIL", "infra-backend-v3");
     expect("NegRedirect", "FAIL", "/nowhere");
@@ -162,7 +177,7 @@ fn wrong_expectations_fail_with_the_mismatch() {
     expect("NegStep", "FAIL", "listener statuses, want 1");
     assert_eq!(
         stdout.lines().last(),
-        Some("0 passed, 12 failed, 1 skipped")
+        Some("0 passed, 14 failed, 1 skipped")
     );
     assert_eq!(out.status.code(), Some(1));
 }

@@ -3,10 +3,11 @@
 //! plain immutable snapshot every provider produces and the translator consumes.
 //!
 //! Start at [`ResourceSet::from_objects`]; the types live in [`meta`], [`gateway`],
-//! [`httproute`] and [`core`].
+//! [`httproute`], [`grpcroute`] and [`core`].
 
 pub mod core;
 pub mod gateway;
+pub mod grpcroute;
 pub mod httproute;
 pub mod meta;
 mod set;
@@ -20,6 +21,7 @@ pub use gateway::{
     Listener, ListenerTls, ParametersReference, ReferenceGrant, ReferenceGrantFrom,
     ReferenceGrantSpec, ReferenceGrantTo, RouteGroupKind, RouteNamespaces, SecretObjectReference,
 };
+pub use grpcroute::*;
 pub use httproute::*;
 pub use meta::{IntOrString, LabelSelector, LabelSelectorRequirement, ObjectMeta};
 pub use set::{ObjectKey, ResourceSet, UnsupportedObject};

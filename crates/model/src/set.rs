@@ -2,6 +2,7 @@
 
 use crate::core::{Backend, ConfigMap, EndpointSlice, Namespace, Secret, Service};
 use crate::gateway::{Gateway, GatewayClass, ReferenceGrant};
+use crate::grpcroute::GrpcRoute;
 use crate::httproute::HttpRoute;
 use crate::meta::ObjectMeta;
 use crate::{split_api_version, Diagnostic, SourcedObject, GATEWAY_GROUP, NAMESPACE_NAME_LABEL};
@@ -35,7 +36,7 @@ impl std::fmt::Display for ObjectKey {
     }
 }
 
-/// A Gateway API kind Trellis recognises but does not implement (GRPCRoute, TLSRoute, ...).
+/// A Gateway API kind Trellis recognises but does not implement (TLSRoute, TCPRoute, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnsupportedObject {
     pub api_version: String,
@@ -51,6 +52,7 @@ pub struct ResourceSet {
     pub gateway_classes: BTreeMap<String, GatewayClass>,
     pub gateways: BTreeMap<ObjectKey, Gateway>,
     pub http_routes: BTreeMap<ObjectKey, HttpRoute>,
+    pub grpc_routes: BTreeMap<ObjectKey, GrpcRoute>,
     pub reference_grants: BTreeMap<ObjectKey, ReferenceGrant>,
     /// Declared and implied namespaces, all labelled `kubernetes.io/metadata.name`.
     pub namespaces: BTreeMap<String, Namespace>,
@@ -70,6 +72,7 @@ enum Kind {
     GatewayClass,
     Gateway,
     HttpRoute,
+    GrpcRoute,
     ReferenceGrant,
     Namespace,
     Service,
@@ -88,6 +91,7 @@ impl Kind {
             (GATEWAY_GROUP, "GatewayClass") if gw_stable => Kind::GatewayClass,
             (GATEWAY_GROUP, "Gateway") if gw_stable => Kind::Gateway,
             (GATEWAY_GROUP, "HTTPRoute") if gw_stable => Kind::HttpRoute,
+            (GATEWAY_GROUP, "GRPCRoute") if version == "v1" => Kind::GrpcRoute,
             (GATEWAY_GROUP, "ReferenceGrant") if gw_stable => Kind::ReferenceGrant,
             (
                 GATEWAY_GROUP,
@@ -223,6 +227,7 @@ impl ResourceSet {
                 typed(&value).and_then(validate_gateway),
             ),
             Kind::HttpRoute => insert(&mut self.http_routes, key, typed(&value)),
+            Kind::GrpcRoute => insert(&mut self.grpc_routes, key, typed(&value)),
             Kind::ReferenceGrant => insert(&mut self.reference_grants, key, typed(&value)),
             Kind::Namespace => insert(&mut self.namespaces, key.name.clone(), typed(&value)),
             Kind::Service => insert(&mut self.services, key, typed(&value)),
@@ -270,6 +275,7 @@ impl ResourceSet {
         let mut names: Vec<String> = Vec::new();
         names.extend(self.gateways.keys().map(|k| k.namespace.clone()));
         names.extend(self.http_routes.keys().map(|k| k.namespace.clone()));
+        names.extend(self.grpc_routes.keys().map(|k| k.namespace.clone()));
         names.extend(self.reference_grants.keys().map(|k| k.namespace.clone()));
         names.extend(self.services.keys().map(|k| k.namespace.clone()));
         names.extend(self.endpoint_slices.keys().map(|k| k.namespace.clone()));
@@ -304,6 +310,9 @@ impl ResourceSet {
     }
     pub fn http_route(&self, namespace: &str, name: &str) -> Option<&HttpRoute> {
         self.http_routes.get(&ObjectKey::new(namespace, name))
+    }
+    pub fn grpc_route(&self, namespace: &str, name: &str) -> Option<&GrpcRoute> {
+        self.grpc_routes.get(&ObjectKey::new(namespace, name))
     }
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
         self.services.get(&ObjectKey::new(namespace, name))

@@ -203,3 +203,37 @@ fn label_selector_expressions() {
     assert!(!sel.matches(&labels(&[("a", "1"), ("b", "x"), ("c", "")])));
     assert!(!sel.matches(&labels(&[("b", "x")])));
 }
+
+#[test]
+fn grpc_routes_are_typed_and_round_trip_in_api_server_shape() {
+    let yaml = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [grpc.example.com]
+  rules:
+  - name: first
+    matches:
+    - method: {service: pkg.Svc, method: Get}
+      headers: [{name: version, value: one}]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: {set: [{name: x-a, value: b}]}
+    backendRefs:
+    - {name: svc, port: 8080, weight: 70}
+"#;
+    let (set, diags) = ResourceSet::from_objects(objects(yaml));
+    assert!(diags.is_empty(), "{diags:?}");
+    let route = set.grpc_route("infra", "g").expect("typed");
+    let rule = &route.spec.rules[0];
+    let method = rule.matches[0].method.as_ref().unwrap();
+    assert_eq!(method.service.as_deref(), Some("pkg.Svc"));
+    assert_eq!(method.method.as_deref(), Some("Get"));
+    assert_eq!(rule.backend_refs[0].weight, Some(70));
+    let json = serde_json::to_value(route).unwrap();
+    let original = &parse_yaml_documents(yaml).unwrap()[0];
+    assert_eq!(json["spec"], original["spec"]);
+    assert!(set.unsupported_of("GRPCRoute").next().is_none());
+}

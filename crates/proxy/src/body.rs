@@ -26,5 +26,6 @@ pub(crate) fn incoming(b: hyper::body::Incoming) -> ProxyBody {
 pub(crate) fn status(status: http::StatusCode) -> http::Response<ProxyBody> {
     let mut r = http::Response::new(empty());
     *r.status_mut() = status;
+    r.extensions_mut().insert(crate::grpc::LocalReply);
     r
 }

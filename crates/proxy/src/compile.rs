@@ -1,6 +1,7 @@
 //! Turns one IR [`Config`] into lookup tables, once per apply: per bind the listener list, per
 //! listener an exact-host map, wildcard suffixes and a catch-all virtual host; regexes anchored.
 
+use crate::path_index::PathIndex;
 use crate::routing::{anchored, HostPattern, PathRule, ValueRule};
 use crate::upstream::ClusterRt;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
@@ -60,6 +61,8 @@ impl ListenerTable {
 
 pub(crate) struct VhostTable {
     pub routes: Vec<RouteTable>,
+    /// Path → candidate routes, for large virtual hosts only (perf).
+    pub index: Option<PathIndex>,
 }
 
 pub(crate) struct RouteTable {
@@ -168,7 +171,9 @@ fn compile_listener(
             .iter()
             .map(|r| compile_route(r, clusters))
             .collect::<Result<_, _>>()?;
-        t.vhosts.push(VhostTable { routes });
+        let routes: Vec<RouteTable> = routes;
+        let index = PathIndex::build(routes.iter().map(|r| &r.path));
+        t.vhosts.push(VhostTable { routes, index });
         // The first virtual host for a given hostname wins (input is sorted).
         match HostPattern::parse(Some(&vh.hostname)) {
             HostPattern::Any => {

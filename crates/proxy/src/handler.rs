@@ -48,14 +48,15 @@ pub(crate) async fn handle(
 ) -> Result<Response<ProxyBody>, Infallible> {
     let table = ctx.table.load_full();
     // Copies for the per-request log line only when it is enabled (perf: no clone per request).
-    let logged = tracing::enabled!(tracing::Level::DEBUG)
-        .then(|| (req.method().clone(), req.uri().clone()));
+    let logged =
+        tracing::enabled!(tracing::Level::DEBUG).then(|| (req.method().clone(), req.uri().clone()));
+    let grpc = crate::grpc::is_grpc(req.headers());
     let resp = route(&ctx, &table, req).await;
     ctx.shared.metrics.response(resp.status());
     if let Some((method, uri)) = logged {
         tracing::debug!(bind = %table.name, peer = %ctx.peer, %method, %uri, status = resp.status().as_u16(), "request");
     }
-    Ok(resp)
+    Ok(crate::grpc::local_reply(grpc, resp))
 }
 
 /// The Host header (HTTP/1) or `:authority` (HTTP/2) as received. `Err` on a non-text Host.

@@ -41,16 +41,22 @@ impl BindTable {
             return Lookup::NotFound;
         };
         let mut params = None;
-        for route in &vhost.routes {
-            if let Some(matched) = route.matches(method, uri, headers, &mut params) {
-                return Lookup::Found {
-                    listener,
-                    route,
-                    matched,
-                };
-            }
+        let mut check = |i: usize| {
+            let route = vhost.routes.get(i)?;
+            route.matches(method, uri, headers, &mut params)
+        };
+        let found = match &vhost.index {
+            Some(index) => index.first_match(uri.path(), check),
+            None => (0..vhost.routes.len()).find_map(|i| check(i).map(|m| (i, m))),
+        };
+        match found.and_then(|(i, matched)| Some((vhost.routes.get(i)?, matched))) {
+            Some((route, matched)) => Lookup::Found {
+                listener,
+                route,
+                matched,
+            },
+            None => Lookup::NotFound,
         }
-        Lookup::NotFound
     }
 }
 

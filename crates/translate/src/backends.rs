@@ -1,5 +1,7 @@
 //! backendRefs → clusters: Services (with their EndpointSlices) and `trellis.dev` Backends.
 
+use crate::filters::Ctx;
+use crate::grpcroute::RouteKind;
 use crate::refs::{permitted, From, To};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -23,14 +25,16 @@ fn err(reason: &'static str, message: String) -> RefError {
 /// Clusters built so far, by name (so output order is deterministic).
 pub type Clusters = BTreeMap<String, Cluster>;
 
-/// Resolves a backend reference from an HTTPRoute in `route_ns`; returns the cluster name and
-/// records the cluster.
+/// Resolves a backend reference from a route in `ctx.route_ns`; returns the cluster name and
+/// records the cluster. GRPCRoute backends get their own h2c clusters (`grpc/...`), so an
+/// HTTP/1 cluster of the same Service is unaffected.
 pub fn resolve(
-    resources: &ResourceSet,
-    route_ns: &str,
+    ctx: &Ctx,
     r: &BackendObjectReference,
     clusters: &mut Clusters,
 ) -> Result<String, RefError> {
+    let (resources, route_ns) = (ctx.resources, ctx.route_ns);
+    let grpc = ctx.route_kind == RouteKind::Grpc;
     let group = r.group.as_deref().unwrap_or("");
     let kind = r.kind.as_deref().unwrap_or("Service");
     let ns = r.namespace.as_deref().unwrap_or(route_ns);
@@ -45,7 +49,7 @@ pub fn resolve(
     }
     let from = From {
         group: GATEWAY_GROUP,
-        kind: "HTTPRoute",
+        kind: ctx.route_kind.name(),
         namespace: route_ns,
     };
     let to = To {
@@ -61,7 +65,7 @@ pub fn resolve(
         ));
     }
     if kind == "Backend" {
-        return backend_cluster(resources, ns, &r.name, clusters);
+        return backend_cluster(resources, ns, &r.name, grpc, clusters);
     }
     let service = resources.service(ns, &r.name).ok_or_else(|| {
         err(
@@ -92,7 +96,14 @@ pub fn resolve(
             format!("appProtocol {:?} is not supported", sp.app_protocol),
         )
     })?;
-    let name = format!("service/{ns}/{}:{port}", r.name);
+    let (name, protocol) = if grpc {
+        (
+            format!("grpc/{ns}/{}:{port}", r.name),
+            UpstreamProtocol::H2c,
+        )
+    } else {
+        (format!("service/{ns}/{}:{port}", r.name), protocol)
+    };
     if !clusters.contains_key(&name) {
         let endpoints = service_endpoints(resources, ns, service, sp);
         clusters.insert(
@@ -121,6 +132,7 @@ fn backend_cluster(
     resources: &ResourceSet,
     ns: &str,
     name: &str,
+    grpc: bool,
     clusters: &mut Clusters,
 ) -> Result<String, RefError> {
     let backend = resources
@@ -135,7 +147,11 @@ fn backend_cluster(
             ),
         )
     })?;
-    let cluster = format!("backend/{ns}/{name}");
+    let (cluster, protocol) = if grpc {
+        (format!("grpc-backend/{ns}/{name}"), UpstreamProtocol::H2c)
+    } else {
+        (format!("backend/{ns}/{name}"), protocol)
+    };
     let mut endpoints = Vec::new();
     for e in &backend.spec.endpoints {
         if let Some(path) = &e.unix {

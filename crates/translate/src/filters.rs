@@ -21,6 +21,7 @@ pub struct Problems {
 pub struct Ctx<'a> {
     pub resources: &'a ResourceSet,
     pub route_ns: &'a str,
+    pub route_kind: crate::grpcroute::RouteKind,
     /// Whether every match of the rule is a PathPrefix (ReplacePrefixMatch needs it).
     pub prefix_matches_only: bool,
 }
@@ -172,14 +173,13 @@ pub fn convert(
                 (None, Some(p)) => (p.clamp(0, 100) as f64) / 100.0,
                 (None, None) => 1.0,
             };
-            let cluster =
-                match backends::resolve(ctx.resources, ctx.route_ns, &m.backend_ref, clusters) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        problems.refs.push(e);
-                        None
-                    }
-                };
+            let cluster = match backends::resolve(ctx, &m.backend_ref, clusters) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.refs.push(e);
+                    None
+                }
+            };
             Some(Converted::Filter(ir::Filter::RequestMirror(ir::Mirror {
                 cluster,
                 fraction,

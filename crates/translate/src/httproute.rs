@@ -1,8 +1,9 @@
-//! HTTPRoute attachment to Gateway listeners and the HTTPRoute status.
+//! HTTPRoute and GRPCRoute attachment to Gateway listeners and their status.
 
 use crate::backends::Clusters;
 use crate::conditions::{Cond, Stamp};
 use crate::gateway::GatewayState;
+use crate::grpcroute::{self, RouteKind};
 use crate::hostnames;
 use crate::listeners::ListenerState;
 use crate::precedence::SortKey;
@@ -21,7 +22,7 @@ pub struct Placement {
     pub routes: Vec<(SortKey, ir::Route)>,
 }
 
-/// Attaches every HTTPRoute; counts attached routes on `gateways`' listeners.
+/// Attaches every HTTPRoute and GRPCRoute; counts attached routes on `gateways`' listeners.
 pub fn translate(
     resources: &ResourceSet,
     options: &Options,
@@ -33,10 +34,20 @@ pub fn translate(
         .enumerate()
         .map(|(i, g)| (g.key.clone(), i))
         .collect();
-    let mut attached: BTreeSet<(usize, usize, ObjectKey)> = BTreeSet::new();
+    let mut attached: BTreeSet<(usize, usize, RouteKind, ObjectKey)> = BTreeSet::new();
     let mut statuses = Vec::new();
     let mut placements = Vec::new();
-    for (key, route) in &resources.http_routes {
+    let grpc: Vec<(&ObjectKey, HttpRoute)> = resources
+        .grpc_routes
+        .iter()
+        .map(|(k, r)| (k, grpcroute::to_http(r)))
+        .collect();
+    let all = resources
+        .http_routes
+        .iter()
+        .map(|(k, r)| (k, r, RouteKind::Http))
+        .chain(grpc.iter().map(|(k, r)| (*k, r, RouteKind::Grpc)));
+    for (key, route, route_kind) in all {
         let stamp = Stamp::of(&route.metadata);
         let mut rules: Option<RouteRules> = None;
         let mut parents = Vec::new();
@@ -53,10 +64,19 @@ pub fn translate(
             let Some(&gi) = index.get(&gw_key) else {
                 continue;
             };
-            let rules = rules.get_or_insert_with(|| rules::translate(resources, route, clusters));
-            let (conds, targets) = attach(resources, &gateways[gi], key, route, pref, rules);
+            let rules = rules
+                .get_or_insert_with(|| rules::translate(resources, route, route_kind, clusters));
+            let (conds, targets) = attach(
+                resources,
+                &gateways[gi],
+                key,
+                route,
+                route_kind,
+                pref,
+                rules,
+            );
             for (li, hosts) in targets {
-                attached.insert((gi, li, key.clone()));
+                attached.insert((gi, li, route_kind, key.clone()));
                 for hostname in hosts {
                     placements.push(Placement {
                         gateway: gi,
@@ -74,14 +94,14 @@ pub fn translate(
         }
         statuses.push(ObjectStatus {
             api_version: route.api_version.clone(),
-            kind: "HTTPRoute".into(),
+            kind: route_kind.name().into(),
             namespace: Some(key.namespace.clone()),
             name: key.name.clone(),
             generation: stamp.generation,
             status: json!({ "parents": parents }),
         });
     }
-    for (gi, li, _) in attached {
+    for (gi, li, _, _) in attached {
         gateways[gi].listeners[li].attached_routes += 1;
     }
     (statuses, placements)
@@ -124,6 +144,7 @@ fn attach(
     gw: &GatewayState,
     key: &ObjectKey,
     route: &HttpRoute,
+    route_kind: RouteKind,
     pref: &ParentReference,
     rules: &RouteRules,
 ) -> (Vec<Cond>, Targets) {
@@ -161,7 +182,7 @@ fn attach(
     let allowed: Vec<(usize, &ListenerState)> = candidates
         .into_iter()
         .filter(|(_, l)| {
-            l.accepts_http_routes()
+            l.accepts(route_kind)
                 && namespace_allowed(resources, l, &gw.key.namespace, &key.namespace)
         })
         .collect();

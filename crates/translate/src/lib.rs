@@ -2,7 +2,8 @@
 //! API status of every object. No I/O; user mistakes become status conditions.
 //!
 //! Flow (start at [`translate`]): [`gatewayclass`] picks our classes → [`gateway`] validates
-//! Gateways ([`addresses`], [`listeners`]) → [`httproute`] attaches routes ([`rules`],
+//! Gateways ([`addresses`], [`listeners`]) → [`httproute`] attaches routes (GRPCRoutes via
+//! [`grpcroute`]; [`rules`],
 //! [`filters`], [`backends`], [`refs`], [`hostnames`]) → [`build`] assembles the IR sorted by
 //! [`precedence`]. [`render_yaml`] prints a translation deterministically.
 
@@ -15,6 +16,7 @@ pub mod filters;
 pub mod frontend;
 pub mod gateway;
 pub mod gatewayclass;
+pub mod grpcroute;
 pub mod hostnames;
 pub mod httproute;
 pub mod listeners;
@@ -62,12 +64,12 @@ pub struct ObjectStatus {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Translation {
     pub ir: trellis_ir::Config,
-    /// GatewayClasses, Gateways and HTTPRoutes, in that order, each sorted by namespace/name.
+    /// GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes, in that order, each sorted by namespace/name.
     pub statuses: Vec<ObjectStatus>,
 }
 
 /// Translates a snapshot. Only GatewayClasses whose `controllerName` is
-/// `options.controller_name`, their Gateways and the HTTPRoutes attached to those get statuses.
+/// `options.controller_name`, their Gateways and the HTTP/GRPCRoutes attached to those get statuses.
 pub fn translate(resources: &ResourceSet, options: &Options) -> Translation {
     let (ours, mut statuses) = gatewayclass::translate(resources, options);
     let mut gateways = gateway::prepare(resources, &ours, options);

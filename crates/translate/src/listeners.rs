@@ -32,9 +32,9 @@ pub struct ListenerState {
 }
 
 impl ListenerState {
-    /// Whether HTTPRoutes may attach (the namespace check is separate).
-    pub fn accepts_http_routes(&self) -> bool {
-        self.accepted.status && self.supported_kinds.iter().any(|k| k.kind == "HTTPRoute")
+    /// Whether routes of this kind may attach (the namespace check is separate).
+    pub fn accepts(&self, kind: crate::grpcroute::RouteKind) -> bool {
+        self.accepted.status && self.supported_kinds.iter().any(|k| k.kind == kind.name())
     }
 
     /// Whether the listener goes into the IR.
@@ -68,12 +68,15 @@ impl ListenerState {
     }
 }
 
-fn http_route_kind() -> RouteGroupKind {
+fn route_kind(kind: &str) -> RouteGroupKind {
     RouteGroupKind {
         group: Some(GATEWAY_GROUP.into()),
-        kind: "HTTPRoute".into(),
+        kind: kind.into(),
     }
 }
+
+/// Route kinds HTTP and HTTPS listeners serve.
+const ROUTE_KINDS: [&str; 2] = ["HTTPRoute", "GRPCRoute"];
 
 /// Validates one listener in isolation (conflicts come from [`mark_conflicts`]).
 pub fn validate(resources: &ResourceSet, gateway_ns: &str, spec: &Listener) -> ListenerState {
@@ -125,14 +128,16 @@ pub fn validate(resources: &ResourceSet, gateway_ns: &str, spec: &Listener) -> L
         .map(|a| a.kinds.as_slice())
         .unwrap_or_default();
     if kinds.is_empty() {
-        state.supported_kinds.push(http_route_kind());
+        state
+            .supported_kinds
+            .extend(ROUTE_KINDS.iter().map(|k| route_kind(k)));
     } else {
         let mut invalid = Vec::new();
         for k in kinds {
             let group = k.group.as_deref().unwrap_or(GATEWAY_GROUP);
-            if group == GATEWAY_GROUP && k.kind == "HTTPRoute" {
-                if !state.supported_kinds.contains(&http_route_kind()) {
-                    state.supported_kinds.push(http_route_kind());
+            if group == GATEWAY_GROUP && ROUTE_KINDS.contains(&k.kind.as_str()) {
+                if !state.supported_kinds.contains(&route_kind(&k.kind)) {
+                    state.supported_kinds.push(route_kind(&k.kind));
                 }
             } else {
                 invalid.push(format!("{group}/{}", k.kind));

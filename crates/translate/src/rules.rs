@@ -3,6 +3,7 @@
 use crate::backends::{self, Clusters, RefError};
 use crate::duration::parse_ms;
 use crate::filters::{self, Converted, Ctx, Problems};
+use crate::grpcroute::RouteKind;
 use crate::precedence::SortKey;
 use trellis_ir as ir;
 use trellis_model::{HttpRoute, HttpRouteMatch, HttpRouteRule, HttpValueMatch, ResourceSet};
@@ -23,6 +24,7 @@ pub struct RouteRules {
 pub fn translate(
     resources: &ResourceSet,
     route: &HttpRoute,
+    route_kind: RouteKind,
     clusters: &mut Clusters,
 ) -> RouteRules {
     let ns = route.metadata.namespace();
@@ -45,6 +47,7 @@ pub fn translate(
         let ctx = Ctx {
             resources,
             route_ns: ns,
+            route_kind,
             prefix_matches_only,
         };
         let (action, filters, timeouts, retry) = rule_body(&ctx, rule, clusters, &mut problems);
@@ -58,7 +61,11 @@ pub fn translate(
                 .extend(problems.invalid.iter().map(|m| format!("rule {ri}: {m}")));
         }
         for (mi, m) in matches.into_iter().enumerate() {
-            let mut route_name = format!("{ns}/{name}/{ri}/{mi}");
+            let mut route_name = match route_kind {
+                RouteKind::Http => format!("{ns}/{name}/{ri}/{mi}"),
+                // Distinct from an HTTPRoute of the same name.
+                RouteKind::Grpc => format!("grpc:{ns}/{name}/{ri}/{mi}"),
+            };
             if let Some(rule_name) = &rule.name {
                 route_name = format!("{route_name}/{rule_name}");
             }
@@ -200,7 +207,7 @@ fn rule_body(
     let mut weighted = Vec::new();
     for b in &rule.backend_refs {
         let weight = u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
-        let cluster = match backends::resolve(ctx.resources, ctx.route_ns, &b.backend, clusters) {
+        let cluster = match backends::resolve(ctx, &b.backend, clusters) {
             Ok(c) => Some(c),
             Err(e) => {
                 problems.refs.push(e);

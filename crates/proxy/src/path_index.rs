@@ -1,0 +1,130 @@
+//! Per-virtual-host index from a request path to the routes whose path rule can match it, so
+//! first-match lookup costs O(path depth + candidates) instead of O(routes) on large virtual
+//! hosts. The answer is exactly the scan's: the lowest-index route whose whole match holds.
+
+use crate::routing::PathRule;
+use std::collections::HashMap;
+
+/// Below this many routes a plain scan is cheaper than the index.
+pub(crate) const MIN_ROUTES: usize = 16;
+
+pub(crate) struct PathIndex {
+    exact: HashMap<Box<str>, Vec<u32>>,
+    /// Keyed by the prefix as `PathRule::Prefix` stores it (no trailing slash, `""` for `/`).
+    prefix: HashMap<Box<str>, Vec<u32>>,
+    /// `prefix_len[n]`: some prefix key has `n` bytes (skips hopeless hash lookups).
+    prefix_len: Vec<bool>,
+    /// Routes that are candidates for every path (regular expressions).
+    always: Vec<u32>,
+}
+
+impl PathIndex {
+    /// `None` when there are too few routes for the index to pay off.
+    pub(crate) fn build<'a>(rules: impl ExactSizeIterator<Item = &'a PathRule>) -> Option<Self> {
+        if rules.len() < MIN_ROUTES || rules.len() > u32::MAX as usize {
+            return None;
+        }
+        let mut ix = PathIndex {
+            exact: HashMap::new(),
+            prefix: HashMap::new(),
+            prefix_len: Vec::new(),
+            always: Vec::new(),
+        };
+        for (i, rule) in rules.enumerate() {
+            let i = i as u32;
+            match rule {
+                PathRule::Exact(p) => ix.exact.entry(p.as_str().into()).or_default().push(i),
+                PathRule::Prefix(p) => {
+                    if ix.prefix_len.len() <= p.len() {
+                        ix.prefix_len.resize(p.len() + 1, false);
+                    }
+                    ix.prefix_len[p.len()] = true;
+                    ix.prefix.entry(p.as_str().into()).or_default().push(i);
+                }
+                PathRule::Regex(_) => ix.always.push(i),
+            }
+        }
+        Some(ix)
+    }
+
+    /// The lowest route index `i` among the candidates for `path` with `check(i)` = `Some`.
+    pub(crate) fn first_match<T>(
+        &self,
+        path: &str,
+        mut check: impl FnMut(usize) -> Option<T>,
+    ) -> Option<(usize, T)> {
+        let mut best = None;
+        if let Some(list) = self.exact.get(path) {
+            scan(list, &mut best, &mut check);
+        }
+        // A prefix p matches when path == p or path continues with '/' right after p.
+        let ends = path
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'/')
+            .map(|(i, _)| i)
+            .chain(std::iter::once(path.len()));
+        for end in ends {
+            if !self.prefix_len.get(end).copied().unwrap_or(false) {
+                continue;
+            }
+            if let Some(list) = path.get(..end).and_then(|p| self.prefix.get(p)) {
+                scan(list, &mut best, &mut check);
+            }
+        }
+        scan(&self.always, &mut best, &mut check);
+        best
+    }
+}
+
+/// Lists are ascending: stop at the first match or once past the best so far.
+fn scan<T>(
+    list: &[u32],
+    best: &mut Option<(usize, T)>,
+    check: &mut impl FnMut(usize) -> Option<T>,
+) {
+    for &i in list {
+        let i = i as usize;
+        if best.as_ref().is_some_and(|(b, _)| *b <= i) {
+            return;
+        }
+        if let Some(m) = check(i) {
+            *best = Some((i, m));
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::anchored;
+
+    #[test]
+    fn same_answer_as_a_scan() {
+        let mut rules = vec![];
+        for i in 0..40 {
+            rules.push(match i % 4 {
+                0 => PathRule::Exact(format!("/a/{}", i % 5)),
+                1 => PathRule::prefix(&format!("/a/{}/", i % 3)),
+                2 => PathRule::Regex(anchored(&format!("/a/{}.*", i % 6)).unwrap()),
+                _ => PathRule::prefix(if i % 8 == 3 { "/" } else { "/a" }),
+            });
+        }
+        let ix = PathIndex::build(rules.iter()).unwrap();
+        // Every third route "fails" its non-path conditions, as a header match would.
+        let holds = |i: usize, path: &str| (i % 3 != 1).then(|| rules[i].matches(path)).flatten();
+        for path in [
+            "/a/0", "/a/1/x", "/a/2", "/a/22", "/a", "/", "/b", "", "/a/4/", "/a/5z",
+        ] {
+            let scanned = (0..rules.len()).find_map(|i| holds(i, path).map(|m| (i, m)));
+            assert_eq!(ix.first_match(path, |i| holds(i, path)), scanned, "{path}");
+        }
+    }
+
+    #[test]
+    fn small_tables_are_not_indexed() {
+        let rules = [PathRule::prefix("/")];
+        assert!(PathIndex::build(rules.iter()).is_none());
+    }
+}
