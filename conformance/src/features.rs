@@ -43,6 +43,7 @@ pub const CLAIMED_FEATURES: &[&str] = &[
     "HTTPRoute308RedirectStatusCode",
     "HTTPRouteParentRefPort",
     "HTTPRouteDestinationPortMatching",
+    "GatewayHTTPSListenerDetectMisdirectedRequests",
     // GRPCRoute.
     "GRPCRoute",
     "GRPCRouteNamedRouteRule",
