@@ -44,6 +44,8 @@ pub const CLAIMED_FEATURES: &[&str] = &[
     "HTTPRouteParentRefPort",
     "HTTPRouteDestinationPortMatching",
     "GatewayHTTPSListenerDetectMisdirectedRequests",
+    "GatewayFrontendClientCertificateValidation",
+    "GatewayFrontendClientCertificateValidationInsecureFallback",
     // GRPCRoute.
     "GRPCRoute",
     "GRPCRouteNamedRouteRule",

@@ -34,6 +34,29 @@ pub struct Bind {
     /// listener without hostname. The first whose hostname matches the request wins
     /// (listener isolation).
     pub listeners: Vec<HttpListener>,
+    /// Client-certificate validation for HTTPS binds (Gateway `spec.tls.frontend`, which is set
+    /// per port, so every listener of the bind shares it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_validation: Option<ClientValidation>,
+}
+
+/// Which client certificates an HTTPS bind accepts.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientValidation {
+    /// PEM CA certificates; a client certificate must chain to one of them.
+    pub ca_pem: String,
+    /// `AllowInsecureFallback`: ask for a certificate, but also accept clients without a valid one.
+    #[serde(default)]
+    pub allow_insecure_fallback: bool,
+}
+
+impl std::fmt::Debug for ClientValidation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientValidation")
+            .field("ca_pem_bytes", &self.ca_pem.len())
+            .field("allow_insecure_fallback", &self.allow_insecure_fallback)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -62,6 +62,7 @@ fn bind() -> ir::Bind {
         address: "127.0.0.1".parse().unwrap(),
         port: 80,
         protocol: ir::BindProtocol::Http,
+        client_validation: None,
         listeners: vec![ir::HttpListener {
             name: "l".into(),
             hostname: None,

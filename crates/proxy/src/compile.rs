@@ -370,6 +370,7 @@ mod tests {
             address: "127.0.0.1".parse().unwrap(),
             port: 80,
             protocol: ir::BindProtocol::Http,
+            client_validation: None,
             listeners,
         };
         compile_bind(&bind, &HashMap::new()).unwrap()
@@ -427,6 +428,7 @@ mod tests {
             address: "127.0.0.1".parse().unwrap(),
             port: 80,
             protocol: ir::BindProtocol::Http,
+            client_validation: None,
             listeners: vec![l],
         };
         assert!(matches!(

@@ -2,6 +2,7 @@
 //! then wildcard, then a fallback), and the rustls server configuration (ALPN h2, http/1.1).
 
 use crate::routing::HostPattern;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -90,10 +91,89 @@ fn resolver(bind: &ir::Bind) -> SniResolver {
 /// The TLS configuration of an HTTPS bind; a bind without usable certificates fails handshakes.
 pub(crate) fn server_config(bind: &ir::Bind) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver(bind)));
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match &bind.client_validation {
+        None => builder.with_no_client_auth(),
+        Some(v) => builder.with_client_cert_verifier(client_verifier(v, provider)?),
+    };
+    let mut cfg = builder.with_cert_resolver(Arc::new(resolver(bind)));
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// Verifies client certificates against the bind's CA bundle. With the insecure fallback, a
+/// certificate is still requested, but a missing or invalid one does not fail the handshake.
+fn client_verifier(
+    validation: &ir::ClientValidation,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, rustls::Error> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(validation.ca_pem.as_bytes()) {
+        let cert = cert.map_err(|e| rustls::Error::General(format!("CA bundle: {e}")))?;
+        roots.add(cert)?;
+    }
+    let strict =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| rustls::Error::General(format!("client certificate verifier: {e}")))?;
+    if validation.allow_insecure_fallback {
+        Ok(Arc::new(InsecureFallback(strict)))
+    } else {
+        Ok(strict)
+    }
+}
+
+/// `AllowInsecureFallback`: asks for a certificate and checks it, but lets the client in when
+/// it has none or an invalid one.
+#[derive(Debug)]
+struct InsecureFallback(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for InsecureFallback {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        if let Err(e) = self.0.verify_client_cert(end_entity, intermediates, now) {
+            tracing::debug!(error = %e, "client certificate not valid; allowed by AllowInsecureFallback");
+        }
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }

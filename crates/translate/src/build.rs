@@ -71,6 +71,7 @@ pub fn config(
                     port: l.port,
                     protocol,
                     listeners: Vec::new(),
+                    client_validation: l.client_validation.clone(),
                 });
                 if bind.protocol != protocol {
                     tracing::warn!(bind = %bind.name, listener = %listener.name, "protocol differs from the bind's; listener skipped");

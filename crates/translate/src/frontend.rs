@@ -1,6 +1,6 @@
-//! `spec.tls.frontend` (client-certificate validation on HTTPS listeners). The references are
-//! checked so statuses are precise; the IR has no place for CA bundles, so a listener that
-//! requires client certificates is not served rather than served without validation.
+//! `spec.tls.frontend` (client-certificate validation on HTTPS listeners): the CA references are
+//! checked for precise statuses and the CA bundle goes to the listener's bind. A listener whose
+//! CA references are invalid is not served rather than served without validation.
 
 use crate::conditions::Cond;
 use crate::listeners::{ListenerState, Protocol};
@@ -50,31 +50,41 @@ pub fn apply(
         if refs.is_empty() {
             continue;
         }
-        insecure |= validation.get("mode").and_then(Value::as_str) == Some("AllowInsecureFallback");
-        if let Err((reason, message)) = check_refs(resources, gateway_ns, &refs) {
-            // A certificateRef error, if any, stays: it is the more basic problem.
-            if l.resolved.status {
-                l.resolved = Cond::new("ResolvedRefs", false, reason, message);
+        let fallback =
+            validation.get("mode").and_then(Value::as_str) == Some("AllowInsecureFallback");
+        insecure |= fallback;
+        match check_refs(resources, gateway_ns, &refs) {
+            Ok(ca_pem) => {
+                l.client_validation = Some(trellis_ir::ClientValidation {
+                    ca_pem,
+                    allow_insecure_fallback: fallback,
+                });
             }
-            l.accepted = Cond::new(
-                "Accepted",
-                false,
-                "NoValidCACertificate",
-                "no valid CA certificate for client validation",
-            );
-            l.refs_block = true;
-        } else {
-            l.unsupported = Some("client certificate validation is not supported by Trellis yet; listener not served".into());
+            Err((reason, message)) => {
+                // A certificateRef error, if any, stays: it is the more basic problem.
+                if l.resolved.status {
+                    l.resolved = Cond::new("ResolvedRefs", false, reason, message);
+                }
+                l.accepted = Cond::new(
+                    "Accepted",
+                    false,
+                    "NoValidCACertificate",
+                    "no valid CA certificate for client validation",
+                );
+                l.refs_block = true;
+            }
         }
     }
     insecure
 }
 
+/// The concatenated PEM of every referenced CA, or the first problem as (reason, message).
 fn check_refs(
     resources: &ResourceSet,
     gateway_ns: &str,
     refs: &[Value],
-) -> Result<(), (&'static str, String)> {
+) -> Result<String, (&'static str, String)> {
+    let mut bundle = String::new();
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     for r in refs {
@@ -125,6 +135,8 @@ fn check_refs(
                 format!("ConfigMap {ns}/{name} ca.crt holds no valid PEM certificate"),
             ));
         }
+        bundle.push_str(pem.trim_end());
+        bundle.push('\n');
     }
-    Ok(())
+    Ok(bundle)
 }

@@ -26,6 +26,8 @@ pub struct ListenerState {
     /// ResolvedRefs=False that keeps the listener from serving (certificates, not route kinds).
     pub refs_block: bool,
     pub certificates: Vec<Certificate>,
+    /// `spec.tls.frontend` validation that applies to this listener's port.
+    pub client_validation: Option<trellis_ir::ClientValidation>,
     pub attached_routes: i64,
     /// Valid but needs a feature the data plane lacks: accepted, not programmed, not served.
     pub unsupported: Option<String>,
@@ -100,6 +102,7 @@ pub fn validate(resources: &ResourceSet, gateway_ns: &str, spec: &Listener) -> L
         conflicted: Cond::new("Conflicted", false, "NoConflicts", "no conflicts"),
         refs_block: false,
         certificates: Vec::new(),
+        client_validation: None,
         attached_routes: 0,
         unsupported: None,
     };

@@ -252,6 +252,7 @@ pub fn http_bind(port: u16, listeners: Vec<ir::HttpListener>) -> ir::Bind {
         address: "127.0.0.1".parse().unwrap(),
         port,
         protocol: ir::BindProtocol::Http,
+        client_validation: None,
         listeners,
     }
 }
