@@ -16,6 +16,7 @@ PATH_=${URL_PATH:-/}
 [ $# -gt 0 ] || set -- "$BENCH_DIR/../target/release/trellis"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+port_open 18086 && { echo "port 18086 is already in use; stop whatever listens there" >&2; exit 1; }
 
 if ! port_open 18080; then
     mkdir -p "$RUN_DIR/cg-backend/tmp" "$RUN_DIR/cg-backend/html"

@@ -4,8 +4,10 @@
 #   QUICK=1 bench/run.sh     # 1 round of 3 s per scenario, scale up to 1,000 routes (~3 min)
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# Defaults that keep a full run near 10-15 minutes on 2 cores (compare.sh alone uses longer runs).
+export ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-6} WARMUP=${WARMUP:-1} QUIET_WAIT=${QUIET_WAIT:-15} RETRIES=${RETRIES:-1}
 if [ "${QUICK:-0}" = 1 ]; then
-    export ROUNDS=${ROUNDS:-1} DURATION=${DURATION:-3} WARMUP=${WARMUP:-1} QUIET_WAIT=${QUIET_WAIT:-10}
+    export ROUNDS=1 DURATION=3 WARMUP=1 QUIET_WAIT=5
     export SCALE_SIZES=${SCALE_SIZES:-10,1000} SCALE_DURATION=${SCALE_DURATION:-2}
 fi
 OUT_DIR=${OUT_DIR:-$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)}

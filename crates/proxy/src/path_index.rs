@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 /// Below this many routes a plain scan is cheaper than the index.
 pub(crate) const MIN_ROUTES: usize = 16;
+/// From this many regex routes on, they are matched in one pass by a `RegexSet`.
+const MIN_REGEX_SET: usize = 8;
 
 pub(crate) struct PathIndex {
     exact: HashMap<Box<str>, Vec<u32>>,
@@ -16,6 +18,8 @@ pub(crate) struct PathIndex {
     prefix_len: Vec<bool>,
     /// Routes that are candidates for every path (regular expressions).
     always: Vec<u32>,
+    /// When there are many regex routes: all their (anchored) patterns in `always` order.
+    regex_set: Option<regex::RegexSet>,
 }
 
 impl PathIndex {
@@ -29,7 +33,9 @@ impl PathIndex {
             prefix: HashMap::new(),
             prefix_len: Vec::new(),
             always: Vec::new(),
+            regex_set: None,
         };
+        let mut patterns = Vec::new();
         for (i, rule) in rules.enumerate() {
             let i = i as u32;
             match rule {
@@ -41,8 +47,15 @@ impl PathIndex {
                     ix.prefix_len[p.len()] = true;
                     ix.prefix.entry(p.as_str().into()).or_default().push(i);
                 }
-                PathRule::Regex(_) => ix.always.push(i),
+                PathRule::Regex(r) => {
+                    ix.always.push(i);
+                    patterns.push(r.as_str());
+                }
             }
+        }
+        if patterns.len() >= MIN_REGEX_SET {
+            // Too big for the set's limits: keep trying them one by one.
+            ix.regex_set = regex::RegexSet::new(&patterns).ok();
         }
         Some(ix)
     }
@@ -72,7 +85,25 @@ impl PathIndex {
                 scan(list, &mut best, &mut check);
             }
         }
-        scan(&self.always, &mut best, &mut check);
+        match &self.regex_set {
+            // Set matches come in pattern order, i.e. ascending route index.
+            Some(set) => {
+                for k in set.matches(path).iter() {
+                    let Some(&i) = self.always.get(k) else {
+                        continue;
+                    };
+                    let i = i as usize;
+                    if best.as_ref().is_some_and(|(b, _)| *b <= i) {
+                        break;
+                    }
+                    if let Some(m) = check(i) {
+                        best = Some((i, m));
+                        break;
+                    }
+                }
+            }
+            None => scan(&self.always, &mut best, &mut check),
+        }
         best
     }
 }
@@ -117,6 +148,25 @@ mod tests {
         for path in [
             "/a/0", "/a/1/x", "/a/2", "/a/22", "/a", "/", "/b", "", "/a/4/", "/a/5z",
         ] {
+            let scanned = (0..rules.len()).find_map(|i| holds(i, path).map(|m| (i, m)));
+            assert_eq!(ix.first_match(path, |i| holds(i, path)), scanned, "{path}");
+        }
+    }
+
+    #[test]
+    fn many_regexes_use_a_set_with_the_same_answer() {
+        let mut rules: Vec<PathRule> = (0..30)
+            .map(|i| PathRule::Regex(anchored(&format!("/r/{}[a-z]*", i % 7)).unwrap()))
+            .collect();
+        rules.push(PathRule::prefix("/r"));
+        let ix = PathIndex::build(rules.iter()).unwrap();
+        assert!(ix.regex_set.is_some());
+        let holds = |i: usize, path: &str| {
+            (!i.is_multiple_of(4))
+                .then(|| rules[i].matches(path))
+                .flatten()
+        };
+        for path in ["/r/0", "/r/0abc", "/r/3x", "/r/6", "/r/9", "/r", "/x"] {
             let scanned = (0..rules.len()).find_map(|i| holds(i, path).map(|m| (i, m)));
             assert_eq!(ix.first_match(path, |i| holds(i, path)), scanned, "{path}");
         }
