@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use trellis_model::Diagnostic;
-use trellis_provider_file::{FileProvider, Snapshot};
+use trellis_provider_file::FileProvider;
 use trellis_translate::{translate, Translation};
 
 /// Time to let a burst of file events settle before rescanning.
@@ -62,10 +62,9 @@ impl Metrics {
 pub(crate) struct Control {
     metrics: Metrics,
     options: AppOptions,
-    provider: FileProvider,
+    provider: Arc<std::sync::Mutex<FileProvider>>,
     proxy: Arc<trellis_proxy::Proxy>,
     state: Arc<ArcSwap<LiveState>>,
-    last_snapshot: Option<Snapshot>,
     /// Sockets of the live IR that could not be opened; retried on every poll.
     bind_errors: Vec<(String, String)>,
     typer: Arc<std::sync::Mutex<Typer>>,
@@ -81,11 +80,12 @@ impl Control {
     ) -> Control {
         Control {
             metrics,
-            provider: FileProvider::new(&options.config_dir),
+            provider: Arc::new(std::sync::Mutex::new(FileProvider::new(
+                &options.config_dir,
+            ))),
             options,
             proxy,
             state,
-            last_snapshot: None,
             bind_errors: Vec::new(),
             typer: Default::default(),
             logged: BTreeSet::new(),
@@ -116,12 +116,23 @@ impl Control {
     /// published as diagnostics, and the last good configuration keeps serving.
     pub(crate) async fn reload(&mut self) {
         let started = Instant::now();
-        let snapshot = self.provider.load();
-        // Unchanged input is a no-op, unless some socket still needs binding (port now free?).
-        if self.last_snapshot.as_ref() == Some(&snapshot) && self.bind_errors.is_empty() {
+        // File reads and parsing stay off the runtime's worker threads.
+        let provider = self.provider.clone();
+        // The first load always publishes (an empty directory is a valid, empty config).
+        let force = !self.bind_errors.is_empty() || self.state.load().version == 0;
+        let scanned = tokio::task::spawn_blocking(move || {
+            let mut provider = provider.lock().unwrap_or_else(|e| e.into_inner());
+            // Unchanged input is a no-op, unless a socket still needs binding (port free now?).
+            if force {
+                Some(provider.load())
+            } else {
+                provider.load_if_changed()
+            }
+        })
+        .await;
+        let Ok(Some(snapshot)) = scanned else {
             return;
-        }
-        self.last_snapshot = Some(snapshot.clone());
+        };
         let options = self.options.translate.clone();
         let typer = self.typer.clone();
         let translated = tokio::task::spawn_blocking(move || {

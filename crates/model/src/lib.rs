@@ -57,8 +57,17 @@ pub struct Diagnostic {
 /// Parses a (multi-document) YAML text into JSON values; empty documents are skipped. Errors
 /// carry line/column.
 pub fn parse_yaml_documents(text: &str) -> Result<Vec<serde_json::Value>, String> {
+    // The default budget stops at 1,024 documents and 250,000 nodes: real route tables are
+    // bigger. Alias-expansion and nesting limits (the YAML-bomb defences) keep their defaults.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 1_000_000,
+            max_nodes: 50_000_000,
+            max_events: 200_000_000,
+        },
+    };
     let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| e.to_string())?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
@@ -72,3 +81,14 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod large_files {
+    #[test]
+    fn a_file_with_many_documents_parses() {
+        let doc =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: n}\ndata: {a: b}\n";
+        let text = vec![doc; 5_000].join("---\n");
+        assert_eq!(super::parse_yaml_documents(&text).unwrap().len(), 5_000);
+    }
+}

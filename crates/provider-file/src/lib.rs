@@ -56,6 +56,18 @@ impl FileProvider {
 
     /// Rescans the directory. Never fails: unreadable files and bad YAML become diagnostics.
     pub fn load(&mut self) -> Snapshot {
+        self.scan(true)
+            .expect("a forced scan always yields a snapshot")
+    }
+
+    /// Like [`load`](Self::load), but `None` when no file was added, removed or changed since
+    /// the previous scan, so an idle poll costs one read per file and nothing more.
+    pub fn load_if_changed(&mut self) -> Option<Snapshot> {
+        self.scan(false)
+    }
+
+    fn scan(&mut self, force: bool) -> Option<Snapshot> {
+        let mut changed = force;
         let mut diagnostics = Vec::new();
         let mut paths = Vec::new();
         if let Err(e) = collect_yaml_files(&self.dir, &mut paths) {
@@ -67,40 +79,47 @@ impl FileProvider {
         }
         paths.sort();
         let present: std::collections::HashSet<&PathBuf> = paths.iter().collect();
+        let before = self.files.len();
         self.files.retain(|p, _| present.contains(p));
+        changed |= self.files.len() != before || !diagnostics.is_empty();
 
-        let mut objects = Vec::new();
         for path in &paths {
             let bytes = match std::fs::read(path) {
                 Ok(b) => b,
                 Err(e) => {
+                    changed = true;
                     // Vanished between listing and reading, or unreadable: keep what it had.
                     diagnostics.push(Diagnostic {
                         source: path.display().to_string(),
                         object: None,
                         message: format!("cannot read file: {e}"),
                     });
-                    if let Some(state) = self.files.get(path) {
-                        objects.extend(state.objects.iter().cloned());
-                    }
                     continue;
                 }
             };
+            let known = self.files.contains_key(path);
             let state = self.files.entry(path.clone()).or_default();
-            if state.bytes != bytes || (state.objects.is_empty() && state.error.is_none()) {
+            if !known || state.bytes != bytes {
+                changed = true;
                 parse_file(path, &bytes, state);
                 state.bytes = bytes;
             }
+        }
+        if !changed {
+            return None;
+        }
+        let mut objects = Vec::new();
+        for state in paths.iter().filter_map(|p| self.files.get(p)) {
             if let Some(e) = &state.error {
                 diagnostics.push(e.clone());
             }
             objects.extend(state.objects.iter().cloned());
         }
         let objects = self.generations.stamp(objects, &mut diagnostics);
-        Snapshot {
+        Some(Snapshot {
             objects,
             diagnostics,
-        }
+        })
     }
 }
 

@@ -110,3 +110,18 @@ async fn watch_reports_writes_and_renames() {
     let mut p = FileProvider::new(dir.path());
     assert_eq!(p.load().objects.len(), 2);
 }
+
+#[test]
+fn an_unchanged_directory_yields_nothing_to_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), ROUTE).unwrap();
+    let mut p = FileProvider::new(dir.path());
+    assert_eq!(p.load_if_changed().map(|s| s.objects.len()), Some(2));
+    assert!(p.load_if_changed().is_none(), "nothing changed");
+    std::fs::write(dir.path().join("b.yaml"), "").unwrap();
+    assert!(p.load_if_changed().is_some(), "a new file is a change");
+    assert!(p.load_if_changed().is_none());
+    std::fs::remove_file(dir.path().join("b.yaml")).unwrap();
+    assert!(p.load_if_changed().is_some(), "a removed file is a change");
+    assert_eq!(p.load().objects.len(), 2, "load always answers");
+}
