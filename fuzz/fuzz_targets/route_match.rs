@@ -115,6 +115,7 @@ fn bind(listeners: Vec<Listener>) -> ir::Bind {
         port: 80,
         protocol: ir::BindProtocol::Http,
         listeners,
+        client_validation: None,
     }
 }
 
