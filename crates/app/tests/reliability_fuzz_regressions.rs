@@ -9,7 +9,6 @@ use std::time::Duration;
 /// HTTP header (`X-a/b`) is translated into the IR, the proxy refuses to compile it, and so the
 /// whole configuration, including unrelated good routes, never goes live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 5: translator emits invalid header names that make the proxy refuse the whole config"]
 async fn invalid_header_name_in_a_filter_does_not_block_other_routes() {
     let pod = echo("pod").await;
     let port = free_port();

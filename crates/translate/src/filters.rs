@@ -26,7 +26,28 @@ pub struct Ctx<'a> {
     pub prefix_matches_only: bool,
 }
 
-fn headers(h: &HttpHeaderFilter) -> ir::HeaderModifier {
+/// Header modifier → IR; `None` (recorded in `problems`) when a name or value is not valid HTTP.
+fn headers(h: &HttpHeaderFilter, problems: &mut Problems) -> Option<ir::HeaderModifier> {
+    use crate::tokens::{is_header_value, is_token};
+    let names = h.set.iter().chain(&h.add).map(|h| &h.name).chain(&h.remove);
+    if let Some(bad) = names.into_iter().find(|n| !is_token(n)) {
+        problems.invalid.push(format!(
+            "header name {bad:?} is not a valid HTTP header name"
+        ));
+        return None;
+    }
+    if let Some(bad) = h
+        .set
+        .iter()
+        .chain(&h.add)
+        .find(|h| !is_header_value(&h.value))
+    {
+        problems.invalid.push(format!(
+            "value of header {:?} is not a valid HTTP header value",
+            bad.name
+        ));
+        return None;
+    }
     let conv = |v: &[trellis_model::HttpHeader]| {
         v.iter()
             .map(|h| ir::Header {
@@ -35,11 +56,11 @@ fn headers(h: &HttpHeaderFilter) -> ir::HeaderModifier {
             })
             .collect()
     };
-    ir::HeaderModifier {
+    Some(ir::HeaderModifier {
         set: conv(&h.set),
         add: conv(&h.add),
         remove: h.remove.clone(),
-    }
+    })
 }
 
 fn path_modifier(
@@ -86,15 +107,13 @@ pub fn convert(
     };
     match f.type_.as_str() {
         "RequestHeaderModifier" => match &f.request_header_modifier {
-            Some(h) => Some(Converted::Filter(ir::Filter::RequestHeaderModifier(
-                headers(h),
-            ))),
+            Some(h) => headers(h, problems)
+                .map(|h| Converted::Filter(ir::Filter::RequestHeaderModifier(h))),
             None => missing(problems),
         },
         "ResponseHeaderModifier" => match &f.response_header_modifier {
-            Some(h) => Some(Converted::Filter(ir::Filter::ResponseHeaderModifier(
-                headers(h),
-            ))),
+            Some(h) => headers(h, problems)
+                .map(|h| Converted::Filter(ir::Filter::ResponseHeaderModifier(h))),
             None => missing(problems),
         },
         "URLRewrite" => {

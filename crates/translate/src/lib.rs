@@ -24,6 +24,7 @@ pub mod precedence;
 pub mod refs;
 mod render;
 pub mod rules;
+mod tokens;
 
 pub use render::render_yaml;
 

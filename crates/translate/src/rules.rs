@@ -150,6 +150,11 @@ fn convert_match(m: &HttpRouteMatch) -> Result<ir::RouteMatch, String> {
             } else {
                 v.name.clone()
             };
+            if lower && !crate::tokens::is_token(&name) {
+                return Err(format!(
+                    "header name {name:?} is not a valid HTTP header name"
+                ));
+            }
             // Repeated names: the first entry counts (Gateway API).
             if out.iter().any(|o| o.name == name) {
                 continue;
@@ -172,7 +177,12 @@ fn convert_match(m: &HttpRouteMatch) -> Result<ir::RouteMatch, String> {
     };
     Ok(ir::RouteMatch {
         path,
-        method: m.method.clone(),
+        method: match &m.method {
+            Some(method) if !crate::tokens::is_token(method) => {
+                return Err(format!("method {method:?} is not a valid HTTP method"))
+            }
+            other => other.clone(),
+        },
         headers: values(&m.headers, true)?,
         query_params: values(&m.query_params, false)?,
     })
