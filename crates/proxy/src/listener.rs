@@ -158,6 +158,17 @@ impl Conn {
         let _ = tcp.set_nodelay(true);
         let tls = self.table.load().tls.clone();
         let Some(tls) = tls else {
+            // hyper's header read timeout starts with the first byte and protocol detection
+            // (HTTP/1 or h2c) has no deadline: a client that never sends must not hold a socket.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(self.opts.header_read, tcp.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return,
+                Err(_) => {
+                    tracing::debug!(%peer, "no request bytes within the header read timeout; closed");
+                    return;
+                }
+            }
             return self.serve(TokioIo::new(tcp), peer, None).await;
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);

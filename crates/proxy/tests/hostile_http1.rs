@@ -374,7 +374,6 @@ async fn pipelined_requests_are_answered_in_order() {
 
 /// A client that connects and never sends a byte must not hold its connection forever.
 #[tokio::test]
-#[ignore = "issue 5: a connection that never sends a byte stays open (the header read timeout starts at the first byte)"]
 async fn silent_connection_is_closed_by_the_header_read_timeout() {
     let timeout = Duration::from_secs(1);
     let (_p, _b, port) = gateway(timeout).await;
