@@ -1,10 +1,13 @@
 //! Echo backends: for every echo Deployment selected by a Service in the manifests, start
 //! `replicas` in-process echo instances on 127.0.0.1 and describe each with an EndpointSlice,
 //! the way the upstream suite's pods would be seen by a controller. Deployments with
-//! `GRPC_ECHO_SERVER` get the gRPC echo (h2c) instead.
+//! `GRPC_ECHO_SERVER` get the gRPC echo (h2c) instead; TCP/UDP echo and coredns Deployments
+//! get the L4 servers of [`crate::backends_l4`].
 
+use crate::backends_l4::{self, L4Kind};
 use crate::certs::{base64_decode, CertStore};
 use crate::manifests::{kind_of, name_of, namespace_of};
+use crate::status::arr;
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -27,6 +30,9 @@ pub struct Instance {
     pub grpc: BTreeMap<i64, ServerHandle>,
     /// Named container ports, for Services whose `targetPort` is a name.
     pub port_names: BTreeMap<String, i64>,
+    /// Container port -> local port of the L4 servers (TCP/UDP echo, DNS).
+    pub l4: BTreeMap<i64, u16>,
+    pub l4_servers: Vec<ServerHandle>,
 }
 
 #[derive(Default)]
@@ -69,21 +75,20 @@ fn env_names(deploy: &Value) -> Vec<String> {
 enum EchoKind {
     Http,
     Grpc,
+    L4(L4Kind),
 }
 
-/// Which echo a Deployment runs; `None` for other images and the TCP/UDP echo servers
-/// (features Trellis does not claim).
+/// Which echo a Deployment runs; `None` for other images.
 fn echo_kind(deploy: &Value) -> Option<EchoKind> {
+    if let Some(k) = backends_l4::l4_kind(deploy) {
+        return Some(EchoKind::L4(k));
+    }
     let image_ok = deploy
         .pointer("/spec/template/spec/containers/0/image")
         .and_then(Value::as_str)
         .is_some_and(|i| i.contains("echo"));
     let env = env_names(deploy);
-    if !image_ok
-        || env
-            .iter()
-            .any(|e| matches!(e.as_str(), "TCP_ECHO_SERVER" | "UDP_ECHO_SERVER"))
-    {
+    if !image_ok {
         return None;
     }
     Some(if env.iter().any(|e| e == "GRPC_ECHO_SERVER") {
@@ -215,11 +220,30 @@ impl Backends {
                 .pointer("/spec/replicas")
                 .and_then(Value::as_u64)
                 .unwrap_or(1);
+            let udp_targets: Vec<i64> = selecting
+                .iter()
+                .flat_map(|s| arr(s, "/spec/ports"))
+                .filter(|p| p.get("protocol").and_then(Value::as_str) == Some("UDP"))
+                .filter_map(|p| target_port(p, &port_names))
+                .collect();
             for _ in 0..replicas {
                 let pod = format!("{name}-{}-{}", random_suffix(5), random_suffix(5));
                 let mut ports = BTreeMap::new();
                 let mut grpc = BTreeMap::new();
-                for cp in &container_ports {
+                let mut l4 = backends_l4::L4Servers::default();
+                if let EchoKind::L4(k) = kind {
+                    let id = backends_l4::identity(deploy, &ns, &pod);
+                    l4 = backends_l4::spawn(k, deploy, id, &udp_targets, tls.clone())
+                        .await
+                        .map_err(|source| BackendError {
+                            pod: pod.clone(),
+                            source,
+                        })?;
+                }
+                for cp in container_ports
+                    .iter()
+                    .filter(|_| matches!(kind, EchoKind::Http | EchoKind::Grpc))
+                {
                     let listener =
                         tokio::net::TcpListener::bind("127.0.0.1:0")
                             .await
@@ -261,6 +285,8 @@ impl Backends {
                     ports,
                     grpc,
                     port_names: port_names.clone(),
+                    l4: l4.ports,
+                    l4_servers: l4.handles,
                 };
                 for svc in &selecting {
                     slices.push(endpoint_slice(svc, &inst));
@@ -337,16 +363,20 @@ impl Backends {
         for h in self.instances.iter().flat_map(|i| i.grpc.values()) {
             h.shutdown();
         }
+        for h in self.instances.iter().flat_map(|i| &i.l4_servers) {
+            h.shutdown();
+        }
     }
 }
 
 impl Instance {
-    /// The local port serving a container port (HTTP or gRPC echo).
+    /// The local port serving a container port (HTTP, gRPC or L4 echo).
     pub fn port(&self, container_port: i64) -> Option<u16> {
         self.ports
             .get(&container_port)
             .map(|h| h.local_addr.port())
             .or_else(|| self.grpc.get(&container_port).map(|h| h.local_addr.port()))
+            .or_else(|| self.l4.get(&container_port).copied())
     }
 }
 
@@ -401,93 +431,5 @@ fn endpoint_slice(svc: &Value, inst: &Instance) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::manifests::{parse_yaml, Placeholders};
-
-    #[tokio::test]
-    async fn base_yaml_backends_get_instances_and_slices() {
-        let base =
-            std::fs::read_to_string(crate::suite::default_suite_dir().join("base.yaml")).unwrap();
-        let docs = parse_yaml(&Placeholders::default().apply(&base), "base").unwrap();
-        let refs: Vec<&Value> = docs.iter().collect();
-        let certs = CertStore::generate().unwrap();
-        let (b, slices) = Backends::start(&refs, &certs).await.unwrap();
-        // infra-backend-v1 has 2 replicas with ports 3000 and 3001.
-        let v1: Vec<_> = b
-            .of_deployment("gateway-conformance-infra", "infra-backend-v1")
-            .collect();
-        assert_eq!(v1.len(), 2);
-        assert_eq!(
-            v1[0].ports.keys().copied().collect::<Vec<_>>(),
-            vec![3000, 3001]
-        );
-        let re = regex::Regex::new(r"^infra-backend-v1-[a-z0-9]{5}-[a-z0-9]{5}$").unwrap();
-        assert!(re.is_match(&v1[0].pod), "{}", v1[0].pod);
-        // No TCP / coredns instances.
-        assert!(b
-            .instances
-            .iter()
-            .all(|i| !i.deployment.starts_with("tcp") && i.deployment != "coredns"));
-        // gRPC echo instances on their container port, with slices pointing at them.
-        let g: Vec<_> = b
-            .of_deployment("gateway-conformance-infra", "grpc-infra-backend-v1")
-            .collect();
-        assert_eq!(g.len(), 2);
-        assert!(g[0].ports.is_empty());
-        let grpc_port = g[0]
-            .grpc
-            .get(&3000)
-            .expect("gRPC echo on 3000")
-            .local_addr
-            .port();
-        assert!(slices.iter().any(|s| s["ports"][0]["port"] == grpc_port
-            && s["ports"][0]["appProtocol"] == "kubernetes.io/h2c"));
-        let s = slices
-            .iter()
-            .find(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == "infra-backend-v1")
-            .unwrap();
-        let names: Vec<_> = s["ports"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["first-port", "second-port", "third-port"]);
-        assert_eq!(
-            s["ports"][0]["port"], s["ports"][2]["port"],
-            "8080 and 8082 share container port 3000"
-        );
-        assert_eq!(s["endpoints"][0]["addresses"][0], "127.0.0.1");
-        // tls-backend in two namespaces, one instance each.
-        assert_eq!(
-            b.of_deployment("gateway-conformance-app-backend", "tls-backend")
-                .count(),
-            1
-        );
-        let manual = serde_json::json!({"kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"name": "m-ip4", "namespace": "gateway-conformance-infra"},
-            "ports": [{"name": "first-port", "port": 3000}]});
-        let filled = b.populate_slice(&manual, "infra-backend-v1");
-        assert_eq!(filled.len(), 2);
-        assert_ne!(filled[0]["ports"][0]["port"], 3000);
-        assert_eq!(filled[1]["metadata"]["name"], "m-ip4-1");
-    }
-
-    #[tokio::test]
-    async fn named_target_ports_resolve_to_container_ports() {
-        let docs = parse_yaml(
-            "kind: Service\nmetadata: {name: s, namespace: ns1}\nspec:\n  selector: {app: web-app}\n  ports:\n  - {name: web, port: 80, targetPort: http}\n---\nkind: Deployment\nmetadata: {name: a, namespace: ns1}\nspec:\n  template:\n    metadata: {labels: {app: web-app}}\n    spec:\n      containers:\n      - name: c\n        image: echo-basic\n        ports: [{name: http, containerPort: 3000}]\n",
-            "t",
-        )
-        .unwrap();
-        let refs: Vec<&Value> = docs.iter().collect();
-        let certs = CertStore::generate().unwrap();
-        let (b, slices) = Backends::start(&refs, &certs).await.unwrap();
-        let inst = b.of_deployment("ns1", "a").next().unwrap();
-        let echo_port = inst.ports.get(&3000).expect("echo on container port 3000");
-        assert_eq!(slices.len(), 1);
-        assert_eq!(slices[0]["ports"][0]["port"], echo_port.local_addr.port());
-        assert_eq!(slices[0]["ports"][0]["name"], "web");
-    }
-}
+#[path = "backends_tests.rs"]
+mod tests;

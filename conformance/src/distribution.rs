@@ -1,9 +1,11 @@
-//! `distribution` procedures of HTTP cases: backend weights and mirror percentage.
+//! `distribution` procedures of HTTP/gRPC cases (backend weights, mirror percentage) and the
+//! sampler-independent weights procedure the TCP/UDP cases share ([`weights_with`]).
 
 use crate::exec::{backend, fan_out, CaseEnv};
 use crate::suite::Case;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 fn num(d: &Value, k: &str, default: f64) -> f64 {
@@ -52,6 +54,22 @@ pub fn evaluate_weights(
 }
 
 async fn weights(case: &Case, d: &Value, env: &CaseEnv<'_>) -> Result<(), String> {
+    let jitter = d.get("add_entropy").is_some_and(|v| !v.is_null());
+    weights_with(d, |n, conc| async move {
+        let id = uuid::Uuid::new_v4().to_string();
+        fan_out(case, env, &id, n, conc, jitter).await
+    })
+    .await
+}
+
+/// The `backend_weights` procedure over any sampler: `batch(n, concurrency)` returns the pod
+/// name (or the error) of each of `n` samples; up to `max_attempts` tries, one passing is
+/// enough.
+pub async fn weights_with<F, Fut>(d: &Value, mut batch: F) -> Result<(), String>
+where
+    F: FnMut(usize, usize) -> Fut,
+    Fut: Future<Output = Vec<Result<String, String>>>,
+{
     let expected: BTreeMap<String, f64> =
         serde_json::from_value(d.get("expected_weights").cloned().unwrap_or_default())
             .map_err(|e| format!("expected_weights: {e}"))?;
@@ -59,18 +77,9 @@ async fn weights(case: &Case, d: &Value, env: &CaseEnv<'_>) -> Result<(), String
     let conc = num(d, "concurrency", 10.0) as usize;
     let tol = num(d, "tolerance", 0.05);
     let tries = num(d, "max_attempts", 10.0) as usize;
-    let jitter = d.get("add_entropy").is_some_and(|v| !v.is_null());
     let mut last = String::new();
     for _ in 0..tries.max(1) {
-        let results = fan_out(
-            case,
-            env,
-            &uuid::Uuid::new_v4().to_string(),
-            n,
-            conc,
-            jitter,
-        )
-        .await;
+        let results = batch(n, conc).await;
         let mut counts = BTreeMap::new();
         let mut err = None;
         for r in results {
@@ -89,6 +98,27 @@ async fn weights(case: &Case, d: &Value, env: &CaseEnv<'_>) -> Result<(), String
     Err(format!(
         "weights never matched in {tries} tries; last: {last}"
     ))
+}
+
+/// Runs `sample` `n` times with `concurrency` in flight; returns every result.
+pub async fn concurrently<F, Fut, T>(n: usize, concurrency: usize, sample: F) -> Vec<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = (0..concurrency.max(1)).map(|_| async {
+        let mut out = Vec::new();
+        while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
+            out.push(sample().await);
+        }
+        out
+    });
+    futures_util::future::join_all(workers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 async fn mirror_percentage(case: &Case, d: &Value, env: &CaseEnv<'_>) -> Result<(), String> {

@@ -12,7 +12,6 @@ use rand::Rng;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Upstream timing defaults.
@@ -48,6 +47,12 @@ pub const SUPPORTED_KINDS: &[&str] = &[
     "http_expect_failure",
     "websocket",
     "grpc",
+    "tcp_echo",
+    "tls_tcp_echo",
+    "tcp_connect",
+    "tls_connection_rejected",
+    "udp_echo",
+    "udp_dns",
 ];
 
 /// Replaces `{request_id}`, `{uuid}` and `{pem:Kind ns/name key}` in a JSON value.
@@ -234,6 +239,7 @@ pub async fn run_case(case: &Case, env: &CaseEnv<'_>) -> Result<(), String> {
                 })
                 .await?
             }
+            k if crate::l4cases::L4_KINDS.contains(&k) => crate::l4cases::run(case, env).await?,
             other => return Err(format!("unsupported case kind {other:?}")),
         }
     }
@@ -358,34 +364,22 @@ pub async fn fan_out(
     concurrency: usize,
     jitter: bool,
 ) -> Vec<Result<String, String>> {
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let workers = (0..concurrency.max(1)).map(|_| {
-        let next = next.clone();
-        async move {
-            let mut out = Vec::new();
-            while next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < n {
-                let extra: Vec<(String, String)> = if jitter && rand::rng().random_bool(0.5) {
-                    vec![(
-                        "X-Jitter".into(),
-                        rand::rng().random_range(0..10000).to_string(),
-                    )]
-                } else {
-                    Vec::new()
-                };
-                out.push(if case.kind == "grpc" {
-                    crate::grpc::attempt(case, env, &extra).await
-                } else {
-                    http_attempt(case, env, request_id, &extra).await
-                });
-            }
-            out
+    crate::distribution::concurrently(n, concurrency, || async {
+        let extra: Vec<(String, String)> = if jitter && rand::rng().random_bool(0.5) {
+            vec![(
+                "X-Jitter".into(),
+                rand::rng().random_range(0..10000).to_string(),
+            )]
+        } else {
+            Vec::new()
+        };
+        if case.kind == "grpc" {
+            crate::grpc::attempt(case, env, &extra).await
+        } else {
+            http_attempt(case, env, request_id, &extra).await
         }
-    });
-    futures_util::future::join_all(workers)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    })
+    .await
 }
 
 /// `backend_of_pod` re-exported for the distribution module.

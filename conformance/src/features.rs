@@ -46,9 +46,20 @@ pub const CLAIMED_FEATURES: &[&str] = &[
     "GatewayHTTPSListenerDetectMisdirectedRequests",
     "GatewayFrontendClientCertificateValidation",
     "GatewayFrontendClientCertificateValidationInsecureFallback",
+    "GatewayBackendClientCertificate",
+    "ListenerSet",
+    // BackendTLSPolicy (GATEWAY-HTTP extended).
+    "BackendTLSPolicy",
+    "BackendTLSPolicySANValidation",
     // GRPCRoute.
     "GRPCRoute",
     "GRPCRouteNamedRouteRule",
+    // L4 routes (GATEWAY-TLS / -TCP / -UDP).
+    "TLSRoute",
+    "TLSRouteModeTerminate",
+    "TLSRouteModeMixed",
+    "TCPRoute",
+    "UDPRoute",
 ];
 
 /// Tests skipped by name, with the reason. Kept empty unless a test cannot be mapped at all.
@@ -141,7 +152,9 @@ mod tests {
             .collect();
         // Upstream features no test of this data uses yet; everything else must appear.
         let ahead = |f: &str| {
-            f == "GatewayPort8080" || (f.starts_with("HTTPRouteRetry") && f != "HTTPRouteRetry")
+            f == "GatewayPort8080"
+                || f == "BackendTLSPolicySANValidation"
+                || (f.starts_with("HTTPRouteRetry") && f != "HTTPRouteRetry")
         };
         for f in CLAIMED_FEATURES.iter().filter(|f| !ahead(f)) {
             assert!(
@@ -165,7 +178,21 @@ mod tests {
         assert!(skip_reason(g, Some("GATEWAY-HTTP"))
             .unwrap()
             .contains("not in profile"));
-        let u = suite.find("udproute-not-allowed-by-listeners").unwrap();
-        assert!(skip_reason(u, None).is_some());
+        // skip_unless_supported: skipped unless every listed feature is claimed.
+        let with = |field: &str, feature: &str| {
+            let text =
+                format!(r#"{{"name": "T", "features": ["Gateway"], "{field}": ["{feature}"]}}"#);
+            crate::suite::parse_test(&text, "t").unwrap()
+        };
+        let unless_unclaimed = with("skip_unless_supported", "Mesh");
+        assert!(skip_reason(&unless_unclaimed, None)
+            .unwrap()
+            .contains("skip_unless_supported: Mesh not claimed"));
+        assert_eq!(
+            skip_reason(&with("skip_unless_supported", "Gateway"), None),
+            None
+        );
+        assert!(skip_reason(&with("skip_if_supported", "Gateway"), None).is_some());
+        assert_eq!(skip_reason(&with("skip_if_supported", "Mesh"), None), None);
     }
 }

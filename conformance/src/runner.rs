@@ -6,11 +6,12 @@ use crate::backends::Backends;
 use crate::certs::CertStore;
 use crate::exec::{run_case, CaseEnv, Timing, SUPPORTED_KINDS};
 use crate::features::skip_reason;
-use crate::manifests::{apply_change, kind_of, name_of, parse_yaml, ConfigDir, Placeholders};
+use crate::manifests::{kind_of, name_of, parse_yaml, ConfigDir, Placeholders};
 use crate::process::{free_admin_addr, Launcher, Trellis};
 use crate::report::{line, Outcome, Summary};
-use crate::status::{evaluate, object_key, CheckCtx, Snapshot, Verdict};
-use crate::suite::{GatewayRef, Step, Suite, TestDef};
+use crate::status::{evaluate, object_key, poll_budget, CheckCtx, Snapshot, Verdict};
+use crate::steps::{phases, populate_endpointslices, Phase};
+use crate::suite::{GatewayRef, Suite, TestDef};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write;
@@ -98,42 +99,12 @@ pub async fn run_test(t: &TestDef, suite: &Suite, certs: &CertStore, opts: &Opti
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    BeforeCases,
-    AfterCases,
-}
-
-/// When each step runs, from its `when` prose: "after cases" (also "after all cases", "after
-/// the cases", "after traffic") runs it after the cases, "after the previous step" keeps the
-/// previous step's phase, anything else runs before the cases.
-fn phases(steps: &[Step]) -> Vec<Phase> {
-    let after_cases =
-        regex::Regex::new(r"(?i)after (all |the )?(cases|traffic|requests)").expect("static regex");
-    let follows = regex::Regex::new(r"(?i)after (the )?previous step").expect("static regex");
-    let mut prev = Phase::BeforeCases;
-    steps
-        .iter()
-        .map(|s| {
-            let w = s.when.as_deref().unwrap_or("");
-            prev = if after_cases.is_match(w) {
-                Phase::AfterCases
-            } else if follows.is_match(w) {
-                prev
-            } else {
-                Phase::BeforeCases
-            };
-            prev
-        })
-        .collect()
-}
-
-struct Ctx<'a> {
-    trellis: Trellis,
-    config: ConfigDir,
-    certs: &'a CertStore,
-    opts: &'a Options,
-    notes: &'a mut Vec<String>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) trellis: Trellis,
+    pub(crate) config: ConfigDir,
+    pub(crate) certs: &'a CertStore,
+    pub(crate) opts: &'a Options,
+    pub(crate) notes: &'a mut Vec<String>,
 }
 
 async fn run_claimed(
@@ -231,16 +202,6 @@ async fn run_claimed(
     Ok(())
 }
 
-/// The objects a `create` step adds: one object, a list of them, or YAML text (one or more
-/// documents).
-fn step_objects(object: &Value) -> Result<Vec<Value>, String> {
-    match object {
-        Value::Array(items) => Ok(items.clone()),
-        Value::String(text) => parse_yaml(text, "step object").map_err(|e| e.to_string()),
-        other => Ok(vec![other.clone()]),
-    }
-}
-
 /// A case whose request leaves out `port` is sent to the Gateway's listener port (the case's
 /// or test's `gateway.port`), else to the scheme's default port.
 fn with_default_port(case: &crate::suite::Case, gw: &GatewayRef) -> crate::suite::Case {
@@ -277,52 +238,8 @@ fn gateway_class(ph: &Placeholders, base: &[Value], test: &[Value]) -> Value {
     })
 }
 
-/// Upstream step `populate_endpointslices`: fill the named manual slices with the pods named
-/// in the step (`... of the <deployment> pods ...`). Returns whether anything changed.
-fn populate_endpointslices(
-    t: &TestDef,
-    backends: &Backends,
-    docs: &mut Vec<Value>,
-) -> Result<bool, String> {
-    let re = regex::Regex::new(r"of the ([a-z0-9][a-z0-9-]*) pods").expect("static regex");
-    let mut changed = false;
-    for step in t
-        .steps
-        .iter()
-        .filter(|s| s.action == "populate_endpointslices")
-    {
-        let change = step.change.as_deref().unwrap_or("");
-        let deployment = re
-            .captures(change)
-            .map(|c| c[1].to_string())
-            .ok_or_else(|| format!("unsupported step change: {change}"))?;
-        for target in &step.targets {
-            let i = docs
-                .iter()
-                .position(|d| kind_of(d) == "EndpointSlice" && name_of(d) == target)
-                .ok_or_else(|| format!("populate_endpointslices: no EndpointSlice {target}"))?;
-            let filled = backends.populate_slice(&docs[i], &deployment);
-            docs.splice(i..=i, filled);
-            changed = true;
-        }
-    }
-    Ok(changed)
-}
-
-fn resolve_configmap_refs(text: &str, config: &ConfigDir, certs: &CertStore) -> String {
-    let re = regex::Regex::new(r"\{configmap:([^/ }]+)/([^ }]+) ([^ }]+)\}").expect("static regex");
-    re.replace_all(text, |c: &regex::Captures| {
-        config
-            .find("ConfigMap", &c[2], Some(&c[1]))
-            .and_then(|o| o.get("data")?.get(&c[3])?.as_str().map(str::to_string))
-            .or_else(|| certs.lookup("ConfigMap", &format!("{}/{}", &c[1], &c[2]), &c[3]))
-            .unwrap_or_default()
-    })
-    .into_owned()
-}
-
 impl Ctx<'_> {
-    async fn snapshot(&mut self) -> Result<Snapshot, String> {
+    pub(crate) async fn snapshot(&mut self) -> Result<Snapshot, String> {
         let v = self.trellis.status().await?;
         Snapshot::from_json(&v)
     }
@@ -344,17 +261,20 @@ impl Ctx<'_> {
         })
     }
 
-    /// Polls each expectation in order until it holds (bounded by the status timeout).
-    async fn check_all(
+    /// Polls each expectation in order until it holds, each within its own budget
+    /// ([`poll_budget`]); an immediate check is read once.
+    pub(crate) async fn check_all(
         &mut self,
         checks: &[Value],
         before: &HashMap<String, i64>,
     ) -> Result<(), String> {
-        let deadline = Instant::now() + self.opts.status_timeout;
         for check in checks {
             let check: Value =
                 serde_json::from_str(&self.opts.placeholders.apply(&check.to_string()))
                     .unwrap_or_else(|_| check.clone());
+            let kind = check.get("check").and_then(Value::as_str).unwrap_or("");
+            let budget = poll_budget(kind, self.opts.status_timeout);
+            let deadline = Instant::now() + budget.unwrap_or_default();
             loop {
                 let verdict = match self.snapshot().await {
                     Ok(snap) if self.generation_mismatch(&snap).is_some() => {
@@ -378,10 +298,13 @@ impl Ctx<'_> {
                         break;
                     }
                     Verdict::Unsupported(m) => return Err(m),
+                    Verdict::Fail(m) if budget.is_none() => {
+                        return Err(format!("immediate status check failed: {m}"))
+                    }
                     Verdict::Fail(m) if Instant::now() >= deadline => {
                         return Err(format!(
                             "status not reached within {}s: {m}",
-                            self.opts.status_timeout.as_secs()
+                            budget.unwrap_or_default().as_secs()
                         ))
                     }
                     Verdict::Fail(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -420,88 +343,11 @@ impl Ctx<'_> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-
-    async fn run_step(&mut self, step: &Step) -> Result<(), String> {
-        if step.action == "populate_endpointslices" {
-            return Ok(()); // applied when the config dir was written
-        }
-        let before: HashMap<String, i64> = self
-            .snapshot()
-            .await?
-            .objects
-            .iter()
-            .filter_map(|o| {
-                o.generation
-                    .map(|g| (object_key(&o.kind, o.namespace.as_deref(), &o.name), g))
-            })
-            .collect();
-        if let Some(s) = step.delay_before_s {
-            tokio::time::sleep(Duration::from_secs_f64(s.clamp(0.0, 60.0))).await;
-        }
-        let ph = self.opts.placeholders.clone();
-        let target = step.target.as_ref();
-        let what = || format!("step {} {:?}", step.action, target.map(|t| &t.name));
-        match step.action.as_str() {
-            "patch" | "update" | "edit" => {
-                let t = target.ok_or_else(|| format!("{}: no target", what()))?;
-                let change = resolve_configmap_refs(
-                    step.change.as_deref().unwrap_or(""),
-                    &self.config,
-                    self.certs,
-                );
-                self.config
-                    .edit(&t.kind, &t.name, t.namespace.as_deref(), |v| {
-                        apply_change(v, &change, &ph)
-                    })
-                    .map_err(|e| format!("{}: {e}", what()))?;
-            }
-            "delete" | "remove" => {
-                let t = target.ok_or_else(|| format!("{}: no target", what()))?;
-                self.config
-                    .delete(&t.kind, &t.name, t.namespace.as_deref())
-                    .map_err(|e| format!("{}: {e}", what()))?;
-            }
-            "create" | "apply" => {
-                let obj = step
-                    .object
-                    .as_ref()
-                    .ok_or_else(|| format!("{}: no object", what()))?;
-                for obj in step_objects(obj).map_err(|e| format!("{}: {e}", what()))? {
-                    let text = resolve_configmap_refs(
-                        &ph.apply(&obj.to_string()),
-                        &self.config,
-                        self.certs,
-                    );
-                    let obj: Value =
-                        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", what()))?;
-                    self.config
-                        .create("30-steps.yaml", obj)
-                        .map_err(|e| format!("{}: {e}", what()))?;
-                }
-            }
-            other => return Err(format!("unsupported step action {other:?}")),
-        }
-        self.check_all(&step.then, &before).await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn step(when: Option<&str>) -> Step {
-        Step {
-            action: "patch".into(),
-            target: None,
-            targets: Vec::new(),
-            change: None,
-            object: None,
-            then: Vec::new(),
-            when: when.map(str::to_string),
-            delay_before_s: None,
-            subtest: None,
-        }
-    }
 
     #[test]
     fn a_request_without_port_uses_the_gateway_port() {
@@ -523,37 +369,5 @@ mod tests {
         assert_eq!(with_default_port(&tls, &gw(None)).request["port"], 443);
         tls.request["port"] = 8443.into();
         assert_eq!(with_default_port(&tls, &gw(Some(1))).request["port"], 8443);
-    }
-
-    #[test]
-    fn create_steps_accept_an_object_a_list_or_yaml_text() {
-        let one = serde_json::json!({"kind": "A"});
-        assert_eq!(step_objects(&one).unwrap(), vec![one.clone()]);
-        let list = serde_json::json!([{"kind": "A"}, {"kind": "B"}]);
-        assert_eq!(step_objects(&list).unwrap().len(), 2);
-        let yaml = Value::String("kind: A\nmetadata: {name: x}\n---\nkind: B\n".into());
-        let objs = step_objects(&yaml).unwrap();
-        assert_eq!(objs.len(), 2);
-        assert_eq!(objs[0]["metadata"]["name"], "x");
-        assert!(step_objects(&Value::String("a: [".into())).is_err());
-    }
-
-    #[test]
-    fn step_phases_follow_the_when_prose() {
-        let steps: Vec<Step> = [
-            None,
-            Some("after status_expectations, before cases"),
-            Some("After all cases"),
-            Some("after the previous step"),
-            Some("before traffic"),
-            Some("after previous step"),
-            Some("after traffic"),
-        ]
-        .into_iter()
-        .map(step)
-        .collect();
-        let got = phases(&steps);
-        let (b, a) = (Phase::BeforeCases, Phase::AfterCases);
-        assert!(got == [b, b, a, a, b, b, a]);
     }
 }

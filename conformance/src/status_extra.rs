@@ -1,12 +1,9 @@
-//! Status checks of the extra families (README-extra-families.md): BackendTLSPolicy and
-//! ListenerSet. Trellis does not claim these features yet; the checks exist so a suite that
-//! enables them is evaluated rather than failing as "unsupported".
+//! BackendTLSPolicy status checks (README-extra-families.md "New checks"):
+//! `backendtlspolicy_condition` / `_accepted` and `backendtlspolicy_latest_observed_generation`.
 
 use crate::status::{
-    arr, current, field, has, has_all, obj, object_key, opt_field, s, CheckCtx, Cond, NsName,
-    Snapshot, GATEWAY_GROUP, R,
+    arr, current, field, has, obj, object_key, s, CheckCtx, Cond, NsName, Snapshot, R,
 };
-use crate::status_gateway::{listeners_exactly, ListenerExpect};
 use serde_json::Value;
 
 /// `None` when `kind` is not a check of this module.
@@ -14,11 +11,6 @@ pub fn evaluate(kind: &str, c: &Value, snap: &Snapshot, _ctx: &CheckCtx) -> Opti
     Some(match kind {
         "backendtlspolicy_condition" | "backendtlspolicy_accepted" => policy_condition(c, snap),
         "backendtlspolicy_latest_observed_generation" => policy_latest(c, snap),
-        "listenerset_condition" => listenerset_condition(c, snap),
-        "listenerset_listener_conditions" => listenerset_listener_conditions(c, snap),
-        "listenerset_listeners" => listenerset_listeners(c, snap),
-        "routes_and_parent_accepted" => routes_and_parent_accepted(c, snap),
-        "gateway_attached_listenersets" => gateway_attached_listenersets(c, snap),
         _ => return None,
     })
 }
@@ -66,117 +58,4 @@ fn policy_latest(c: &Value, snap: &Snapshot) -> R {
     arr(&o.status, "/ancestors")
         .iter()
         .try_for_each(|a| current(arr(a, "/conditions"), o.generation, &what))
-}
-
-fn listenerset<'a>(
-    c: &Value,
-    snap: &'a Snapshot,
-) -> Result<(&'a crate::status::ObjStatus, String), String> {
-    let l: NsName = field(c, "listenerset")?;
-    let what = object_key("ListenerSet", Some(ns_of(&l)), &l.name);
-    let o = obj(snap, "ListenerSet", Some(ns_of(&l)), &l.name)?;
-    current(arr(&o.status, "/conditions"), o.generation, &what)?;
-    Ok((o, what))
-}
-
-fn listenerset_condition(c: &Value, snap: &Snapshot) -> R {
-    let (o, what) = listenerset(c, snap)?;
-    has(
-        arr(&o.status, "/conditions"),
-        &field(c, "condition")?,
-        &what,
-    )
-}
-
-fn listenerset_listener_conditions(c: &Value, snap: &Snapshot) -> R {
-    let (o, what) = listenerset(c, snap)?;
-    let names: Option<Vec<String>> = opt_field(c, "listeners")?;
-    let want: Vec<Cond> = field(c, "conditions")?;
-    let listeners = arr(&o.status, "/listeners");
-    let selected: Vec<&Value> = match &names {
-        None => listeners.iter().collect(),
-        Some(ns) => ns
-            .iter()
-            .map(|n| {
-                listeners
-                    .iter()
-                    .find(|l| s(l, "/name") == Some(n.as_str()))
-                    .ok_or_else(|| format!("{what}: no listener status {n}"))
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    for l in selected {
-        has_all(
-            arr(l, "/conditions"),
-            &want,
-            &format!("{what} listener {}", s(l, "/name").unwrap_or("?")),
-        )?;
-    }
-    Ok(())
-}
-
-fn listenerset_listeners(c: &Value, snap: &Snapshot) -> R {
-    let (o, what) = listenerset(c, snap)?;
-    let want: Vec<ListenerExpect> = field(c, "listeners")?;
-    listeners_exactly(arr(&o.status, "/listeners"), &want, o.generation, &what)
-}
-
-fn routes_and_parent_accepted(c: &Value, snap: &Snapshot) -> R {
-    let parent: NsName = field(c, "parent")?;
-    let parent_ns = ns_of(&parent).to_string();
-    let route_kind: String = opt_field(c, "route_kind")?.unwrap_or_else(|| "HTTPRoute".into());
-    let routes: Vec<NsName> = field(c, "routes")?;
-    let want: Vec<Cond> = opt_field(c, "route_parent_conditions")?.unwrap_or_default();
-    for r in &routes {
-        let what = object_key(&route_kind, Some(ns_of(r)), &r.name);
-        let route = obj(snap, &route_kind, Some(ns_of(r)), &r.name)?;
-        let ok = arr(&route.status, "/parents").iter().any(|p| {
-            let ns_ok = match s(p, "/parentRef/namespace") {
-                Some(ns) => ns == parent_ns,
-                None => ns_of(r) == parent_ns,
-            };
-            s(p, "/parentRef/group") == Some(GATEWAY_GROUP)
-                && s(p, "/parentRef/kind") == Some("ListenerSet")
-                && s(p, "/parentRef/name") == Some(parent.name.as_str())
-                && ns_ok
-                && current(arr(p, "/conditions"), route.generation, &what).is_ok()
-                && has_all(arr(p, "/conditions"), &want, &what).is_ok()
-        });
-        if !ok {
-            return Err(format!(
-                "{what}: no accepted parent entry for ListenerSet {parent_ns}/{}",
-                parent.name
-            ));
-        }
-    }
-    let what = object_key("ListenerSet", Some(&parent_ns), &parent.name);
-    let ls = obj(snap, "ListenerSet", Some(&parent_ns), &parent.name)?;
-    current(arr(&ls.status, "/conditions"), ls.generation, &what)?;
-    let lc: Vec<Cond> = opt_field(c, "all_listeners_conditions")?.unwrap_or_default();
-    for l in arr(&ls.status, "/listeners") {
-        has_all(
-            arr(l, "/conditions"),
-            &lc,
-            &format!("{what} listener {}", s(l, "/name").unwrap_or("?")),
-        )?;
-    }
-    Ok(())
-}
-
-fn gateway_attached_listenersets(c: &Value, snap: &Snapshot) -> R {
-    let g: NsName = field(c, "gateway")?;
-    let want: i64 = field(c, "count")?;
-    let what = object_key("Gateway", Some(ns_of(&g)), &g.name);
-    let gw = obj(snap, "Gateway", Some(ns_of(&g)), &g.name)?;
-    current(arr(&gw.status, "/conditions"), gw.generation, &what)?;
-    let got = gw
-        .status
-        .get("attachedListenerSets")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{what}: attachedListenerSets {got}, want {want}"))
-    }
 }

@@ -1,9 +1,9 @@
 use super::*;
 use serde_json::json;
 
-const CTRL: &str = "trellis.dev/gateway-controller";
+pub(crate) const CTRL: &str = "trellis.dev/gateway-controller";
 
-fn cond(t: &str, s: &str, r: &str, g: i64) -> Value {
+pub(crate) fn cond(t: &str, s: &str, r: &str, g: i64) -> Value {
     json!({"type": t, "status": s, "reason": r, "observedGeneration": g, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"})
 }
 
@@ -29,7 +29,7 @@ fn snapshot(route_gen: i64, route_obs: i64) -> Snapshot {
     Snapshot::from_json(&doc).unwrap()
 }
 
-fn eval(check: Value, snap: &Snapshot) -> Verdict {
+pub(crate) fn eval(check: Value, snap: &Snapshot) -> Verdict {
     let ph = Placeholders::default();
     let dir = tempfile::tempdir().unwrap();
     let mut config = ConfigDir::new(dir.path());

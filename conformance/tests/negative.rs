@@ -64,10 +64,7 @@ fn wrong_expectations_fail_with_the_mismatch() {
         "httproute-simple-same-namespace",
         "NegUnclaimed",
         |c| {
-            c["features"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!("UDPRoute"));
+            c["features"].as_array_mut().unwrap().push(json!("Mesh"));
         },
     );
     derive(
@@ -130,6 +127,34 @@ fn wrong_expectations_fail_with_the_mismatch() {
             "listeners": [{"name": "nope", "supported_kinds": [], "conditions": [], "attached_routes": 0}]}]);
     });
 
+    // L4 case kinds.
+    derive(root, "tcproute-weighted-routing", "NegTcpWeights", |c| {
+        let d = &mut c["cases"][1]["distribution"];
+        d["expected_weights"] =
+            json!({"tcp-backend-v1": 0.3, "tcp-backend-v2": 0.7, "tcp-backend-v3": 0.0});
+        d["max_attempts"] = json!(1);
+    });
+    derive(
+        root,
+        "tcproute-multiple-routes-attachment",
+        "NegTcpEcho",
+        |c| {
+            c["cases"][0]["response"]["backend"] = json!("tcp-attach-backend-2");
+        },
+    );
+    derive(
+        root,
+        "udproute-parentref-attach-all-listeners",
+        "NegUdp",
+        |c| {
+            c["cases"][0]["response"]["service"] = json!("udp-echo-by-port");
+            c["cases"][0]["request"]["timeout_s"] = json!(3);
+        },
+    );
+    derive(root, "tlsroute-simple-same-namespace", "NegTlsSni", |c| {
+        c["cases"][0]["response"]["backend_tls_server_name"] = json!("other.example.com");
+    });
+
     let out = Command::new(env!("CARGO_BIN_EXE_trellis-conformance"))
         .args([
             "--suite",
@@ -164,7 +189,7 @@ fn wrong_expectations_fail_with_the_mismatch() {
         "unsupported check \"frobnicate\"",
     );
     expect("NegCaseKind", "FAIL", "unsupported case kind");
-    expect("NegUnclaimed", "SKIP", "unclaimed features: UDPRoute");
+    expect("NegUnclaimed", "SKIP", "unclaimed features: Mesh");
     expect("NegGrpc", "FAIL", "grpc-infra-backend-v3");
     expect("NegGrpcCode", "FAIL", "want Unimplemented");
     expect("NegHeader", "FAIL", "X-Header-Set");
@@ -175,9 +200,17 @@ fn wrong_expectations_fail_with_the_mismatch() {
     expect("NegWebSocket", "FAIL", "something else");
     expect("NegHttps", "FAIL", "expected pod infra-backend-v3");
     expect("NegStep", "FAIL", "listener statuses, want 1");
+    expect("NegTcpWeights", "FAIL", "share 0.");
+    expect(
+        "NegTcpEcho",
+        "FAIL",
+        "does not start with \"tcp-attach-backend-2-\"",
+    );
+    expect("NegUdp", "FAIL", "want \"udp-echo-by-port\"");
+    expect("NegTlsSni", "FAIL", "want \"other.example.com\"");
     assert_eq!(
         stdout.lines().last(),
-        Some("0 passed, 14 failed, 1 skipped")
+        Some("0 passed, 18 failed, 1 skipped")
     );
     assert_eq!(out.status.code(), Some(1));
 }

@@ -124,6 +124,13 @@ pub fn false_conditions(status: &ObjectStatus) -> Vec<String> {
             &p["conditions"],
         );
     }
+    // Policies (BackendTLSPolicy) report per ancestor Gateway.
+    for a in status.status["ancestors"].as_array().into_iter().flatten() {
+        scan(
+            format!(" ancestor {}", parent_label(&a["ancestorRef"])),
+            &a["conditions"],
+        );
+    }
     out
 }
 

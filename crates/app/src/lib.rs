@@ -18,6 +18,7 @@ use trellis_model::Diagnostic;
 use trellis_translate::ObjectStatus;
 
 pub use control::load_once;
+pub use trellis_ir::Limits;
 
 #[derive(Debug, Clone)]
 pub struct AppOptions {
@@ -29,6 +30,8 @@ pub struct AppOptions {
     pub poll_interval: Duration,
     /// How long removed listeners and a shutdown wait for in-flight requests.
     pub drain_deadline: Duration,
+    /// Request and connection limits for every bind.
+    pub limits: trellis_ir::Limits,
 }
 
 impl AppOptions {
@@ -39,6 +42,7 @@ impl AppOptions {
             translate: trellis_translate::Options::default(),
             poll_interval: Duration::from_secs(2),
             drain_deadline: Duration::from_secs(30),
+            limits: trellis_ir::Limits::default(),
         }
     }
 }
@@ -80,6 +84,7 @@ impl App {
     pub async fn start(options: AppOptions) -> Result<App, AppError> {
         let proxy = Arc::new(trellis_proxy::Proxy::new(trellis_proxy::ProxyOptions {
             drain_timeout: options.drain_deadline,
+            limits: options.limits,
             ..Default::default()
         }));
         let mut registry = prometheus_client::registry::Registry::default();

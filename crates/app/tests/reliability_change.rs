@@ -6,9 +6,7 @@ mod common;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 const CHANGES: usize = 100;
@@ -84,32 +82,7 @@ async fn hundred_changes_under_load_fail_no_request_and_keep_websockets() {
         .expect("WebSocket through the gateway");
     ws_roundtrip(&mut ws, "before").await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicU64::new(0));
-    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut load = Vec::new();
-    for worker in 0..3 {
-        let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
-        load.push(tokio::spawn(async move {
-            let mut c = common::client();
-            let deadline = Instant::now() + Duration::from_secs(180);
-            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                if worker == 2 {
-                    c = common::client();
-                }
-                match get(&c, port, "/stable/x").await {
-                    Ok(r) if r.status == 200 && r.body["pod"] == "stable-pod" => {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(r) => failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("status {}", r.status)),
-                    Err(e) => failures.lock().unwrap().push(e),
-                }
-            }
-        }));
-    }
+    let load = Load::start(port, "/stable/x", "stable-pod", Duration::from_secs(180));
 
     for edit in 1..=CHANGES {
         // Every 10 changes the Gateway gains or loses a second listener (a socket change).
@@ -142,14 +115,8 @@ async fn hundred_changes_under_load_fail_no_request_and_keep_websockets() {
             ws_roundtrip(&mut ws, &format!("during {edit}")).await;
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for l in load {
-        l.await.unwrap();
-    }
+    let (ok, failures) = load.finish().await;
     ws_roundtrip(&mut ws, "after").await;
-
-    let failures = std::mem::take(&mut *failures.lock().unwrap());
-    let ok = ok.load(Ordering::Relaxed);
     eprintln!("constant change: {ok} requests served during {CHANGES} changes");
     assert!(
         failures.is_empty(),

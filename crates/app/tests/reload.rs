@@ -4,8 +4,6 @@
 mod common;
 
 use common::*;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn route(edit: usize) -> String {
@@ -58,32 +56,7 @@ async fn twenty_edits_under_load_fail_no_request() {
     .await;
 
     // Load: two keep-alive clients and one opening a new connection per request.
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicU64::new(0));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let mut load = Vec::new();
-    for worker in 0..3 {
-        let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
-        load.push(tokio::spawn(async move {
-            let mut c = common::client();
-            let deadline = std::time::Instant::now() + Duration::from_secs(120);
-            while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
-                if worker == 2 {
-                    c = common::client();
-                }
-                match get(&c, port, "/stable/x").await {
-                    Ok(r) if r.status == 200 && r.body["pod"] == "stable-pod" => {
-                        ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(r) => failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("status {} body {}", r.status, r.body)),
-                    Err(e) => failures.lock().unwrap().push(e),
-                }
-            }
-        }));
-    }
+    let load = Load::start(port, "/stable/x", "stable-pod", Duration::from_secs(120));
 
     let mut slowest = Duration::ZERO;
     for edit in 1..=20 {
@@ -110,12 +83,7 @@ async fn twenty_edits_under_load_fail_no_request() {
             assert_eq!(r.status, 404, "edit {edit}: old route still served");
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for l in load {
-        l.await.unwrap();
-    }
-    let failures = std::mem::take(&mut *failures.lock().unwrap());
-    let ok = ok.load(Ordering::Relaxed);
+    let (ok, failures) = load.finish().await;
     eprintln!(
         "reload: {ok} requests served during 20 edits, slowest change live after {slowest:?}"
     );

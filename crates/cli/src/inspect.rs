@@ -112,5 +112,12 @@ fn describe(status: &ObjectStatus) -> String {
         out.push_str(&format!("  Parent {}:\n", parent_label(&p["parentRef"])));
         table(&mut out, "    ", &p["conditions"]);
     }
+    for a in status.status["ancestors"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  Ancestor {}:\n",
+            parent_label(&a["ancestorRef"])
+        ));
+        table(&mut out, "    ", &a["conditions"]);
+    }
     out
 }

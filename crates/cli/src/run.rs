@@ -4,7 +4,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use trellis_app::{App, AppOptions};
+use trellis_app::{App, AppOptions, Limits};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -23,6 +23,35 @@ pub struct RunArgs {
     /// Worker threads serving traffic (default: one per CPU).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Largest request head (request line and headers, or an HTTP/2 header list) in bytes;
+    /// larger ones get 431.
+    #[arg(long, default_value_t = Limits::default().max_request_header_bytes as u64,
+          value_parser = clap::value_parser!(u64).range(8192..))]
+    max_request_header_bytes: u64,
+    /// Most header fields in one request; more get 431.
+    #[arg(long, default_value_t = Limits::default().max_request_headers as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_request_headers: u64,
+    /// Longest request-target in bytes; longer ones get 414.
+    #[arg(long, default_value_t = Limits::default().max_uri_bytes as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_uri_bytes: u64,
+    /// Open client connections per listening address; more are closed at accept.
+    #[arg(long, default_value_t = Limits::default().max_connections_per_bind as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections_per_bind: u64,
+}
+
+impl RunArgs {
+    fn limits(&self) -> Limits {
+        let n = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Limits {
+            max_request_header_bytes: n(self.max_request_header_bytes),
+            max_request_headers: n(self.max_request_headers),
+            max_uri_bytes: n(self.max_uri_bytes),
+            max_connections_per_bind: n(self.max_connections_per_bind),
+        }
+    }
 }
 
 const QUICKSTART: &[(&str, &str)] = &[
@@ -37,6 +66,7 @@ const QUICKSTART: &[(&str, &str)] = &[
 ];
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let limits = args.limits();
     let config = match args.config {
         Some(dir) => dir,
         None => quickstart().await?,
@@ -52,6 +82,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     options.admin = admin;
     options.translate = crate::translate_options(args.address_pool);
     options.drain_deadline = Duration::from_secs(args.drain_seconds);
+    options.limits = limits;
     let app = App::start(options).await?;
     tracing::info!(config = %config.display(), admin = ?app.admin_addr, "trellis is running");
     wait_for_signal().await;

@@ -73,3 +73,32 @@ fn translate_prints_statuses_and_ir() {
     assert!(out.contains("statuses:") && out.contains("ir:"), "{out}");
     assert!(out.contains("backend/default/echo-v1"), "{out}");
 }
+
+#[test]
+fn validate_reports_backend_tls_policy_conditions_per_ancestor() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = format!(
+        "{}/../translate/tests/golden/backend-tls-policy-invalid.in.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::copy(golden, dir.path().join("policies.yaml")).unwrap();
+    let (code, out) = trellis(&["validate", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("BackendTLSPolicy default/kind (generation 1)"),
+        "{out}"
+    );
+    assert!(out.contains("  Ancestor Gateway default/gw:"), "{out}");
+    assert!(
+        out.contains("FAIL BackendTLSPolicy default/missing ancestor Gateway default/gw: ResolvedRefs=False (InvalidCACertificateRef)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL BackendTLSPolicy default/conflict-a-newer ancestor Gateway default/gw: Accepted=False (Conflicted)"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("conflict-b-older ancestor"),
+        "the older policy wins: {out}"
+    );
+}

@@ -5,11 +5,15 @@
 //! Start at [`Config`]. Ordering is meaningful: the translator emits listeners, virtual hosts
 //! and routes already sorted by Gateway API precedence, so the proxy takes the first match.
 
+mod l4;
+mod upstream_tls;
 mod validate;
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
+pub use l4::{L4Backend, L4Bind, L4Protocol, L4Route};
+pub use upstream_tls::{SubjectAltName, UpstreamTls};
 pub use validate::ValidationError;
 
 /// Everything the proxy serves.
@@ -19,6 +23,9 @@ pub struct Config {
     pub binds: Vec<Bind>,
     /// Backend clusters, referenced by name from routes.
     pub clusters: Vec<Cluster>,
+    /// TCP, UDP and TLS (SNI-routed) sockets of TCPRoutes, UDPRoutes and TLSRoutes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub l4_binds: Vec<L4Bind>,
 }
 
 /// A socket the proxy listens on. Several Gateway listeners may share it (same port, different
@@ -311,6 +318,9 @@ pub struct Cluster {
     pub protocol: UpstreamProtocol,
     /// Ready endpoints, round-robin. Empty: requests answer 503.
     pub endpoints: Vec<Endpoint>,
+    /// Originate TLS to the endpoints (BackendTLSPolicy); plain text when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<UpstreamTls>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,6 +331,10 @@ pub enum UpstreamProtocol {
     H2c,
     /// HTTP/1.1 that is expected to carry WebSocket upgrades (`kubernetes.io/ws`).
     WebSocket,
+    /// Raw TCP (TCPRoute, TLSRoute backends); never used for HTTP.
+    Tcp,
+    /// UDP datagrams (UDPRoute backends).
+    Udp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,4 +348,31 @@ pub enum Endpoint {
         port: u16,
     },
     Unix(String),
+}
+
+/// Bounds on what one client may send, enforced by the proxy before routing. Global today
+/// (`trellis run` flags); kept in the IR so a per-Gateway setting can carry the same type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Limits {
+    /// Request line plus headers (HTTP/1), header list (HTTP/2); larger heads get 431.
+    /// At least 8 KiB (hyper's smallest read buffer).
+    pub max_request_header_bytes: usize,
+    /// Header fields per request; more get 431.
+    pub max_request_headers: usize,
+    /// Request-target length; longer get 414.
+    pub max_uri_bytes: usize,
+    /// Open client connections per bind; connections beyond it are closed at accept.
+    pub max_connections_per_bind: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_header_bytes: 64 * 1024,
+            max_request_headers: 100,
+            max_uri_bytes: 8 * 1024,
+            max_connections_per_bind: 100_000,
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Structural checks the proxy relies on; a translator bug, not a user mistake, fails them.
 
-use crate::{Action, Config, Filter};
+use crate::{Action, BindProtocol, Config, Filter};
 use std::collections::HashSet;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -11,6 +11,10 @@ pub enum ValidationError {
     DuplicateCluster(String),
     #[error("route {route} references unknown cluster {cluster}")]
     UnknownCluster { route: String, cluster: String },
+    #[error("L4 bind {0} uses a TCP port that another bind uses")]
+    PortClash(String),
+    #[error("cluster {cluster}: invalid upstream TLS: {reason}")]
+    InvalidUpstreamTls { cluster: String, reason: String },
 }
 
 impl Config {
@@ -22,10 +26,17 @@ impl Config {
                 return Err(ValidationError::DuplicateBind(b.name.clone()));
             }
         }
+        let mut udp = HashSet::new();
         let mut clusters = HashSet::new();
         for c in &self.clusters {
             if !clusters.insert(c.name.as_str()) {
                 return Err(ValidationError::DuplicateCluster(c.name.clone()));
+            }
+            if let Some(Err(reason)) = c.tls.as_ref().map(crate::UpstreamTls::check) {
+                return Err(ValidationError::InvalidUpstreamTls {
+                    cluster: c.name.clone(),
+                    reason,
+                });
             }
         }
         let check = |route: &str, cluster: &Option<String>| match cluster {
@@ -58,6 +69,77 @@ impl Config {
                 }
             }
         }
+        for b in &self.l4_binds {
+            // TCP and TLS sockets share the TCP port space with HTTP binds; UDP does not.
+            let transport_tcp = b.protocol != crate::L4Protocol::Udp;
+            // A TLS bind may share its socket with an HTTPS bind: the proxy picks by SNI.
+            let shares_https = b.protocol == crate::L4Protocol::Tls
+                && self.binds.iter().any(|h| {
+                    (h.address, h.port, h.protocol) == (b.address, b.port, BindProtocol::Https)
+                });
+            if transport_tcp && !binds.insert((b.address, b.port)) && !shares_https {
+                return Err(ValidationError::PortClash(b.name.clone()));
+            }
+            if !transport_tcp && !udp.insert((b.address, b.port)) {
+                return Err(ValidationError::DuplicateBind(b.name.clone()));
+            }
+            for r in &b.routes {
+                for be in &r.backends {
+                    check(&r.name, &be.cluster)?;
+                }
+            }
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, L4Backend, L4Bind, L4Protocol, L4Route, ValidationError};
+
+    fn l4(port: u16, protocol: L4Protocol, cluster: &str) -> L4Bind {
+        L4Bind {
+            name: format!("127.0.0.1:{port}/{protocol:?}"),
+            address: "127.0.0.1".parse().unwrap(),
+            port,
+            protocol,
+            listeners: vec![],
+            routes: vec![L4Route {
+                name: "ns/r".into(),
+                hostname: None,
+                certificates: vec![],
+                backends: vec![L4Backend {
+                    weight: 1,
+                    cluster: Some(cluster.into()),
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn l4_binds_are_checked() {
+        let mut cfg = Config {
+            l4_binds: vec![l4(53, L4Protocol::Udp, "c"), l4(53, L4Protocol::Tcp, "c")],
+            clusters: vec![crate::Cluster {
+                name: "c".into(),
+                protocol: crate::UpstreamProtocol::Tcp,
+                endpoints: vec![],
+                tls: None,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            cfg.validate(),
+            Ok(()),
+            "UDP and TCP may share a port number"
+        );
+        cfg.l4_binds.push(l4(53, L4Protocol::Tls, "c"));
+        assert!(matches!(cfg.validate(), Err(ValidationError::PortClash(_))));
+        cfg.l4_binds.pop();
+        cfg.l4_binds[0].routes[0].backends[0].cluster = Some("missing".into());
+        assert!(matches!(
+            cfg.validate(),
+            Err(ValidationError::UnknownCluster { .. })
+        ));
     }
 }

@@ -56,7 +56,7 @@ pub struct GatewaySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_listeners: Option<serde_json::Value>,
+    pub allowed_listeners: Option<crate::listenerset::AllowedListeners>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_tls: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

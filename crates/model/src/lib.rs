@@ -9,7 +9,10 @@ pub mod core;
 pub mod gateway;
 pub mod grpcroute;
 pub mod httproute;
+pub mod l4route;
+pub mod listenerset;
 pub mod meta;
+pub mod policy;
 mod set;
 
 pub use crate::core::{
@@ -23,7 +26,15 @@ pub use gateway::{
 };
 pub use grpcroute::*;
 pub use httproute::*;
+pub use l4route::*;
+pub use listenerset::{
+    AllowedListeners, ListenerNamespaces, ListenerSet, ListenerSetSpec, ParentGatewayReference,
+};
 pub use meta::{IntOrString, LabelSelector, LabelSelectorRequirement, ObjectMeta};
+pub use policy::{
+    BackendTlsPolicy, BackendTlsPolicySpec, BackendTlsValidation, LocalObjectReference,
+    PolicyTargetReference, SubjectAltName,
+};
 pub use set::{ObjectKey, ResourceSet, UnsupportedObject};
 
 use serde::{Deserialize, Serialize};

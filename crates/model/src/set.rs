@@ -4,7 +4,10 @@ use crate::core::{Backend, ConfigMap, EndpointSlice, Namespace, Secret, Service}
 use crate::gateway::{Gateway, GatewayClass, ReferenceGrant};
 use crate::grpcroute::GrpcRoute;
 use crate::httproute::HttpRoute;
+use crate::l4route::L4Route;
+use crate::listenerset::ListenerSet;
 use crate::meta::ObjectMeta;
+use crate::policy::BackendTlsPolicy;
 use crate::{split_api_version, Diagnostic, SourcedObject, GATEWAY_GROUP, NAMESPACE_NAME_LABEL};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -53,6 +56,9 @@ pub struct ResourceSet {
     pub gateways: BTreeMap<ObjectKey, Gateway>,
     pub http_routes: BTreeMap<ObjectKey, HttpRoute>,
     pub grpc_routes: BTreeMap<ObjectKey, GrpcRoute>,
+    pub tcp_routes: BTreeMap<ObjectKey, L4Route>,
+    pub udp_routes: BTreeMap<ObjectKey, L4Route>,
+    pub tls_routes: BTreeMap<ObjectKey, L4Route>,
     pub reference_grants: BTreeMap<ObjectKey, ReferenceGrant>,
     /// Declared and implied namespaces, all labelled `kubernetes.io/metadata.name`.
     pub namespaces: BTreeMap<String, Namespace>,
@@ -61,6 +67,8 @@ pub struct ResourceSet {
     pub secrets: BTreeMap<ObjectKey, Secret>,
     pub config_maps: BTreeMap<ObjectKey, ConfigMap>,
     pub backends: BTreeMap<ObjectKey, Backend>,
+    pub listener_sets: BTreeMap<ObjectKey, ListenerSet>,
+    pub backend_tls_policies: BTreeMap<ObjectKey, BackendTlsPolicy>,
     /// Known Gateway API kinds that Trellis does not implement, keyed by (kind, namespace/name).
     pub unsupported: BTreeMap<(String, ObjectKey), UnsupportedObject>,
     /// `Kind namespace/name` → where the object came from.
@@ -73,6 +81,9 @@ enum Kind {
     Gateway,
     HttpRoute,
     GrpcRoute,
+    TcpRoute,
+    UdpRoute,
+    TlsRoute,
     ReferenceGrant,
     Namespace,
     Service,
@@ -80,6 +91,8 @@ enum Kind {
     Secret,
     ConfigMap,
     Backend,
+    ListenerSet,
+    BackendTlsPolicy,
     Unsupported,
 }
 
@@ -93,6 +106,13 @@ impl Kind {
             (GATEWAY_GROUP, "HTTPRoute") if gw_stable => Kind::HttpRoute,
             (GATEWAY_GROUP, "GRPCRoute") if version == "v1" => Kind::GrpcRoute,
             (GATEWAY_GROUP, "ReferenceGrant") if gw_stable => Kind::ReferenceGrant,
+            (GATEWAY_GROUP, "TCPRoute") if l4_version(version) => Kind::TcpRoute,
+            (GATEWAY_GROUP, "UDPRoute") if l4_version(version) => Kind::UdpRoute,
+            (GATEWAY_GROUP, "TLSRoute") if l4_version(version) => Kind::TlsRoute,
+            (GATEWAY_GROUP, "ListenerSet") if version == "v1" => Kind::ListenerSet,
+            (GATEWAY_GROUP, "BackendTLSPolicy") if matches!(version, "v1" | "v1alpha3") => {
+                Kind::BackendTlsPolicy
+            }
             (
                 GATEWAY_GROUP,
                 "GRPCRoute" | "TLSRoute" | "TCPRoute" | "UDPRoute" | "BackendTLSPolicy"
@@ -111,6 +131,11 @@ impl Kind {
     fn cluster_scoped(self) -> bool {
         matches!(self, Kind::GatewayClass | Kind::Namespace)
     }
+}
+
+/// TCPRoute / UDPRoute / TLSRoute went v1alpha2 → (TLSRoute) v1alpha3 → v1 with the same shape.
+fn l4_version(version: &str) -> bool {
+    matches!(version, "v1" | "v1alpha3" | "v1alpha2")
 }
 
 fn typed<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, String> {
@@ -228,6 +253,9 @@ impl ResourceSet {
             ),
             Kind::HttpRoute => insert(&mut self.http_routes, key, typed(&value)),
             Kind::GrpcRoute => insert(&mut self.grpc_routes, key, typed(&value)),
+            Kind::TcpRoute => insert(&mut self.tcp_routes, key, typed(&value)),
+            Kind::UdpRoute => insert(&mut self.udp_routes, key, typed(&value)),
+            Kind::TlsRoute => insert(&mut self.tls_routes, key, typed(&value)),
             Kind::ReferenceGrant => insert(&mut self.reference_grants, key, typed(&value)),
             Kind::Namespace => insert(&mut self.namespaces, key.name.clone(), typed(&value)),
             Kind::Service => insert(&mut self.services, key, typed(&value)),
@@ -235,6 +263,8 @@ impl ResourceSet {
             Kind::Secret => insert(&mut self.secrets, key, typed(&value)),
             Kind::ConfigMap => insert(&mut self.config_maps, key, typed(&value)),
             Kind::Backend => insert(&mut self.backends, key, typed(&value)),
+            Kind::ListenerSet => insert(&mut self.listener_sets, key, typed(&value)),
+            Kind::BackendTlsPolicy => insert(&mut self.backend_tls_policies, key, typed(&value)),
             Kind::Unsupported => {
                 let metadata: Result<ObjectMeta, String> = value
                     .get("metadata")
@@ -276,12 +306,18 @@ impl ResourceSet {
         names.extend(self.gateways.keys().map(|k| k.namespace.clone()));
         names.extend(self.http_routes.keys().map(|k| k.namespace.clone()));
         names.extend(self.grpc_routes.keys().map(|k| k.namespace.clone()));
+        for routes in [&self.tcp_routes, &self.udp_routes, &self.tls_routes] {
+            names.extend(routes.keys().map(|k| k.namespace.clone()));
+        }
         names.extend(self.reference_grants.keys().map(|k| k.namespace.clone()));
         names.extend(self.services.keys().map(|k| k.namespace.clone()));
         names.extend(self.endpoint_slices.keys().map(|k| k.namespace.clone()));
         names.extend(self.secrets.keys().map(|k| k.namespace.clone()));
         names.extend(self.config_maps.keys().map(|k| k.namespace.clone()));
         names.extend(self.backends.keys().map(|k| k.namespace.clone()));
+        let policies = self.backend_tls_policies.keys();
+        names.extend(policies.map(|k| k.namespace.clone()));
+        names.extend(self.listener_sets.keys().map(|k| k.namespace.clone()));
         names.extend(self.unsupported.keys().map(|(_, k)| k.namespace.clone()));
         for name in names {
             self.namespaces

@@ -34,6 +34,8 @@ pub(crate) struct BindTable {
     pub https: bool,
     pub listeners: Vec<ListenerTable>,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLSRoutes sharing this HTTPS socket; set by `Proxy::apply`.
+    pub l4_tls: Option<Arc<crate::l4::SharedTls>>,
 }
 
 pub(crate) struct ListenerTable {
@@ -150,6 +152,7 @@ pub(crate) fn compile_bind(
         https,
         listeners,
         tls,
+        l4_tls: None,
     })
 }
 

@@ -264,6 +264,10 @@ async fn attempts(
                 Err(_) => Err(UpstreamError::Timeout),
             },
         };
+        let outcome = result.as_ref().map(|_| ()).map_err(|e| *e);
+        if crate::ejection::report(cluster, ep, outcome, &ctx.shared.outlier).is_some() {
+            ctx.shared.metrics.ejection(&cluster.name);
+        }
         let more = retry.is_some()
             && attempt < tries
             && deadline.is_none_or(|d| Instant::now() + backoff < d);

@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub max_buffered_body: usize,
     /// Flipped to `true` on proxy shutdown: ends tunnels and mirror tasks.
     pub kill: watch::Receiver<bool>,
+    pub limits: ir::Limits,
+    pub outlier: crate::ejection::OutlierDetection,
 }
 
 /// What a connection knows; cloned (by `Arc`) into each request.
@@ -40,6 +42,9 @@ pub(crate) struct ConnCtx {
     pub bind_kill: watch::Receiver<bool>,
     /// Held by upgraded tunnels so a drain waits for them (up to its deadline).
     pub tunnels: tokio::sync::mpsc::Sender<()>,
+    /// Requests seen on this connection, to match them with `head_log` (HTTP/1 is in order).
+    pub requests: std::sync::atomic::AtomicU64,
+    pub head_log: Arc<crate::sniff::HeadLog>,
 }
 
 pub(crate) async fn handle(
@@ -51,7 +56,18 @@ pub(crate) async fn handle(
     let logged =
         tracing::enabled!(tracing::Level::DEBUG).then(|| (req.method().clone(), req.uri().clone()));
     let grpc = crate::grpc::is_grpc(req.headers());
-    let resp = route(&ctx, &table, req).await;
+    let n = ctx
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
+    let cl_and_te = ctx.head_log.had_cl_and_te(n);
+    let resp = match crate::framing::check(&req, &ctx.shared.limits, cl_and_te) {
+        Ok(()) => route(&ctx, &table, req).await,
+        Err(status) => {
+            tracing::debug!(bind = %table.name, peer = %ctx.peer, status = status.as_u16(), "request refused before routing");
+            crate::framing::reject(status, req.version())
+        }
+    };
     ctx.shared.metrics.response(resp.status());
     if let Some((method, uri)) = logged {
         tracing::debug!(bind = %table.name, peer = %ctx.peer, %method, %uri, status = resp.status().as_u16(), "request");

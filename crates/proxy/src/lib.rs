@@ -4,23 +4,32 @@
 //! Start here, then: `compile.rs` (IR → tables), `lookup.rs` (listener → virtual host →
 //! route), `handler.rs` (one request: lookup, filters, action), `forward.rs` (upstream
 //! attempts, retries, mirrors, WebSocket), `upstream.rs` (per-endpoint pools), `listener.rs`
-//! (sockets, drain), `tls.rs` (SNI certificates).
+//! (sockets, drain), `tls.rs` (SNI certificates). Hardening: `framing.rs` + `sniff.rs`
+//! (strict HTTP/1 framing, limits), `conn_limit.rs`, `ejection.rs` (outlier detection).
 
 mod body;
 mod compile;
+mod conn_limit;
+mod ejection;
 mod filters;
 mod forward;
+mod framing;
 mod grpc;
 mod handler;
+mod l4;
 mod listener;
 mod lookup;
 mod metrics;
 mod path_index;
 mod routing;
+mod sniff;
 mod tls;
 mod upstream;
+mod upstream_tls;
 
+pub use ejection::OutlierDetection;
 pub use metrics::Metrics;
+pub use trellis_ir::Limits;
 
 use listener::{RunningBind, ServeOptions};
 use prometheus_client::registry::Registry;
@@ -45,6 +54,16 @@ pub struct ProxyOptions {
     pub max_buffered_body: usize,
     /// When set, the proxy's counters are registered here.
     pub registry: Option<Arc<Mutex<Registry>>>,
+    /// Request head, URI and connection limits for every bind.
+    pub limits: Limits,
+    /// Passive ejection of endpoints whose connects keep failing.
+    pub outlier: OutlierDetection,
+    /// TCP/TLS-route connections with no bytes either way for this long are closed.
+    pub l4_tcp_idle_timeout: Duration,
+    /// UDP-route sessions with no datagram either way for this long end.
+    pub l4_udp_idle_timeout: Duration,
+    /// UDP-route sessions per bind; datagrams of new clients beyond it are dropped.
+    pub l4_udp_max_sessions: usize,
 }
 
 impl Default for ProxyOptions {
@@ -56,6 +75,11 @@ impl Default for ProxyOptions {
             header_read_timeout: Duration::from_secs(30),
             max_buffered_body: 64 * 1024,
             registry: None,
+            limits: Limits::default(),
+            outlier: OutlierDetection::default(),
+            l4_tcp_idle_timeout: Duration::from_secs(3600),
+            l4_udp_idle_timeout: Duration::from_secs(60),
+            l4_udp_max_sessions: 16_384,
         }
     }
 }
@@ -79,6 +103,7 @@ type BindKey = (IpAddr, u16, BindProtocol);
 struct State {
     binds: HashMap<BindKey, RunningBind>,
     draining: Vec<JoinHandle<()>>,
+    l4: l4::L4State,
 }
 
 pub struct Proxy {
@@ -101,6 +126,8 @@ impl Proxy {
             metrics,
             max_buffered_body: options.max_buffered_body,
             kill: kill_rx,
+            limits: options.limits,
+            outlier: options.outlier,
         });
         Proxy {
             options,
@@ -131,7 +158,24 @@ impl Proxy {
                 .map_err(|e| ApplyError::Invalid(e.to_string()))?;
             tables.push(((b.address, b.port, b.protocol), table));
         }
+        let mut l4_tables = l4::compile(&config).map_err(|e| ApplyError::Invalid(e.to_string()))?;
         self.pools.commit(pools);
+        let l4_opts = l4::L4Options {
+            connect_timeout: self.options.connect_timeout,
+            handshake_timeout: self.options.tls_handshake_timeout,
+            tcp_idle: self.options.l4_tcp_idle_timeout,
+            udp_idle: self.options.l4_udp_idle_timeout,
+            udp_max_sessions: self.options.l4_udp_max_sessions,
+        };
+        let kill = self.kill.subscribe();
+        // TLSRoutes on an HTTPS port ride on the HTTPS socket.
+        let mut shared = l4::split_shared(&mut l4_tables, &config.binds);
+        for (b, (_, table)) in config.binds.iter().zip(tables.iter_mut()) {
+            if let Some(t) = shared.remove(&(b.address, b.port)) {
+                let s = l4::SharedTls::new(t, b, l4_opts, kill.clone());
+                table.l4_tls = Some(Arc::new(s));
+            }
+        }
 
         // Close removed sockets first so a protocol change on the same port can rebind.
         let wanted: Vec<BindKey> = tables.iter().map(|(k, _)| *k).collect();
@@ -149,11 +193,20 @@ impl Proxy {
             }
         }
         state.draining.retain(|h| !h.is_finished());
+        let l4_wanted: Vec<l4::L4Key> = l4_tables.iter().map(|(k, _)| *k).collect();
+        state
+            .l4
+            .remove_stale(&l4_wanted, self.options.drain_timeout)
+            .await;
 
         let mut report = ApplyReport::default();
+        state
+            .l4
+            .open(l4_tables, l4_opts, &kill, &mut report.bind_errors);
         let serve = ServeOptions {
             tls_handshake: self.options.tls_handshake_timeout,
             header_read: self.options.header_read_timeout,
+            limits: self.options.limits,
         };
         for (key, table) in tables {
             if let Some(running) = state.binds.get(&key) {
@@ -187,6 +240,7 @@ impl Proxy {
             .binds
             .values()
             .map(|b| (b.table.load().name.clone(), b.local))
+            .chain(state.l4.local_addrs())
             .collect()
     }
 
@@ -197,6 +251,7 @@ impl Proxy {
         for (_, running) in state.binds.drain() {
             handles.push(running.stop(deadline).await);
         }
+        handles.extend(state.l4.shutdown(deadline).await);
         let mut all = futures_util::future::join_all(handles);
         if tokio::time::timeout(deadline, &mut all).await.is_err() {
             // Binds removed earlier may have longer drains: end everything now.

@@ -3,6 +3,7 @@
 
 use crate::compile::BindTable;
 use crate::handler::{self, ConnCtx, Shared};
+use crate::sniff::Sniffed;
 use arc_swap::ArcSwap;
 use hyper::rt::{Read, Write};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -22,6 +23,7 @@ use tokio::task::JoinHandle;
 pub(crate) struct ServeOptions {
     pub tls_handshake: Duration,
     pub header_read: Duration,
+    pub limits: trellis_ir::Limits,
 }
 
 pub(crate) struct RunningBind {
@@ -99,16 +101,30 @@ async fn accept_loop(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(opts.header_read);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(opts.header_read)
+        // Heads beyond the read buffer get 431 from hyper (it cannot be below 8 KiB).
+        .max_buf_size(opts.limits.max_request_header_bytes.max(8192))
+        .max_headers(opts.limits.max_request_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(
+            u32::try_from(opts.limits.max_request_header_bytes).unwrap_or(u32::MAX),
+        );
     let builder = Arc::new(builder);
     let name = table.load().name.clone();
+    let open = crate::conn_limit::ConnCount::default();
     loop {
         tokio::select! {
             // Only ever changed to `Some`; a dropped sender also stops.
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
+                    let Some(slot) = open.take(opts.limits.max_connections_per_bind) else {
+                        shared.metrics.connection_rejected(&name);
+                        tracing::debug!(bind = %name, %peer, "connection limit reached; closed");
+                        continue;
+                    };
                     let conn = Conn {
                         table: table.clone(),
                         shared: shared.clone(),
@@ -117,8 +133,12 @@ async fn accept_loop(
                         kill: kill_rx.clone(),
                         tunnels: tunnels.clone(),
                         opts,
+                        head_log: Default::default(),
                     };
-                    tokio::spawn(conn.run(tcp, peer));
+                    tokio::spawn(async move {
+                        conn.run(tcp, peer).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Usually fd exhaustion: back off instead of spinning.
@@ -151,6 +171,7 @@ struct Conn {
     kill: watch::Receiver<bool>,
     tunnels: mpsc::Sender<()>,
     opts: ServeOptions,
+    head_log: Arc<crate::sniff::HeadLog>,
 }
 
 impl Conn {
@@ -169,7 +190,21 @@ impl Conn {
                     return;
                 }
             }
-            return self.serve(TokioIo::new(tcp), peer, None).await;
+            let io = Sniffed::new(
+                tcp,
+                self.opts.limits.max_request_header_bytes,
+                self.head_log.clone(),
+            );
+            return self.serve(TokioIo::new(io), peer, None).await;
+        };
+        // TLSRoutes on this port take the connections whose SNI they match best.
+        let l4_tls = self.table.load().l4_tls.clone();
+        let tcp = match l4_tls {
+            Some(l4) => match l4.dispatch(tcp, peer, self.kill.clone()).await {
+                Some(tcp) => tcp,
+                None => return,
+            },
+            None => tcp,
         };
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
         match tokio::time::timeout(self.opts.tls_handshake, acceptor.accept(tcp)).await {
@@ -179,7 +214,9 @@ impl Conn {
                     .1
                     .server_name()
                     .map(|s| s.to_ascii_lowercase());
-                self.serve(TokioIo::new(stream), peer, sni).await
+                let max_head = self.opts.limits.max_request_header_bytes;
+                let io = Sniffed::new(stream, max_head, self.head_log.clone());
+                self.serve(TokioIo::new(io), peer, sni).await
             }
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -202,6 +239,8 @@ impl Conn {
             shared: self.shared,
             bind_kill: self.kill,
             tunnels: self.tunnels,
+            requests: Default::default(),
+            head_log: self.head_log,
         });
         let svc = hyper::service::service_fn(move |req| handler::handle(ctx.clone(), req));
         let conn = self

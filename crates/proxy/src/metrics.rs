@@ -16,6 +16,16 @@ pub(crate) struct UpstreamLabels {
     pub kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ClusterLabels {
+    pub cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct BindLabels {
+    pub bind: String,
+}
+
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// Counters shared by every connection.
@@ -23,6 +33,8 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 pub struct Metrics {
     pub(crate) requests: Family<StatusLabels, Counter>,
     pub(crate) upstream_errors: Family<UpstreamLabels, Counter>,
+    pub(crate) ejections: Family<ClusterLabels, Counter>,
+    pub(crate) connections_rejected: Family<BindLabels, Counter>,
     /// Handles into `requests`, one per class in `CLASSES` order: no map lookup per request.
     by_class: [Counter; 5],
 }
@@ -34,6 +46,8 @@ impl Default for Metrics {
         Metrics {
             requests,
             upstream_errors: Family::default(),
+            ejections: Family::default(),
+            connections_rejected: Family::default(),
             by_class,
         }
     }
@@ -50,6 +64,16 @@ impl Metrics {
             "trellis_proxy_upstream_errors",
             "Failed upstream attempts, by cluster and kind",
             self.upstream_errors.clone(),
+        );
+        registry.register(
+            "trellis_proxy_endpoint_ejections",
+            "Endpoints taken out of rotation after consecutive connect failures, by cluster",
+            self.ejections.clone(),
+        );
+        registry.register(
+            "trellis_proxy_connections_rejected",
+            "Client connections closed at accept because the bind's connection limit was reached",
+            self.connections_rejected.clone(),
         );
     }
 
@@ -70,5 +94,19 @@ impl Metrics {
             kind,
         };
         self.upstream_errors.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn ejection(&self, cluster: &str) {
+        let labels = ClusterLabels {
+            cluster: cluster.to_string(),
+        };
+        self.ejections.get_or_create(&labels).inc();
+    }
+
+    pub(crate) fn connection_rejected(&self, bind: &str) {
+        let labels = BindLabels {
+            bind: bind.to_string(),
+        };
+        self.connections_rejected.get_or_create(&labels).inc();
     }
 }

@@ -177,3 +177,24 @@ impl ClientCertVerifier for InsecureFallback {
         self.0.supported_verify_schemes()
     }
 }
+
+/// The server configuration of a terminating TLSRoute listener: its first usable certificate,
+/// no ALPN (the plaintext is forwarded as raw TCP).
+pub(crate) fn terminate_config(
+    certs: &[ir::Certificate],
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let key = certs
+        .iter()
+        .find_map(load)
+        .ok_or_else(|| "no usable certificate".to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SniResolver {
+            by_name: Vec::new(),
+            fallback: Some(key),
+        }));
+    Ok(Arc::new(cfg))
+}

@@ -23,7 +23,12 @@ pub(crate) type UpstreamClient = Client<EndpointConnector, ProxyBody>;
 pub(crate) enum UpStream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// TLS originated by the proxy (BackendTLSPolicy), over either of the above.
+    Tls(Box<tokio_rustls::client::TlsStream<UpStream>>),
 }
+
+/// A cluster's TLS setup, or why it is unusable (then every connection fails).
+type TlsArc = Arc<Result<crate::upstream_tls::TlsSetup, crate::upstream_tls::UpstreamTlsError>>;
 
 impl Connection for UpStream {
     fn connected(&self) -> Connected {
@@ -40,6 +45,7 @@ impl AsyncRead for UpStream {
         match self.get_mut() {
             UpStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             UpStream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            UpStream::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -53,18 +59,21 @@ impl AsyncWrite for UpStream {
         match self.get_mut() {
             UpStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             UpStream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            UpStream::Tls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             UpStream::Tcp(s) => Pin::new(s).poll_flush(cx),
             UpStream::Unix(s) => Pin::new(s).poll_flush(cx),
+            UpStream::Tls(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             UpStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             UpStream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            UpStream::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -74,6 +83,7 @@ impl AsyncWrite for UpStream {
 pub(crate) struct EndpointConnector {
     target: Arc<Endpoint>,
     timeout: Duration,
+    tls: Option<TlsArc>,
 }
 
 type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<TokioIo<UpStream>>> + Send>>;
@@ -90,8 +100,9 @@ impl tower_service::Service<http::Uri> for EndpointConnector {
     fn call(&mut self, _uri: http::Uri) -> Self::Future {
         let target = self.target.clone();
         let timeout = self.timeout;
+        let tls = self.tls.clone();
         Box::pin(async move {
-            match tokio::time::timeout(timeout, connect(&target)).await {
+            match tokio::time::timeout(timeout, connect(&target, tls.as_deref())).await {
                 Ok(r) => r.map(TokioIo::new),
                 Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
             }
@@ -99,14 +110,35 @@ impl tower_service::Service<http::Uri> for EndpointConnector {
     }
 }
 
-async fn connect(target: &Endpoint) -> io::Result<UpStream> {
-    let tcp = match target {
-        Endpoint::Socket(addr) => TcpStream::connect(addr).await?,
-        Endpoint::Host { host, port } => TcpStream::connect((host.as_str(), *port)).await?,
-        Endpoint::Unix(path) => return Ok(UpStream::Unix(UnixStream::connect(path).await?)),
+async fn connect(
+    target: &Endpoint,
+    tls: Option<&Result<crate::upstream_tls::TlsSetup, crate::upstream_tls::UpstreamTlsError>>,
+) -> io::Result<UpStream> {
+    // An unusable TLS setting fails before dialling: nothing may be sent in clear text.
+    let tls = match tls {
+        Some(Err(e)) => return Err(io::Error::other(e.to_string())),
+        Some(Ok(setup)) => Some(setup),
+        None => None,
     };
-    tcp.set_nodelay(true)?;
-    Ok(UpStream::Tcp(tcp))
+    let tcp = |s: TcpStream| -> io::Result<UpStream> {
+        s.set_nodelay(true)?;
+        Ok(UpStream::Tcp(s))
+    };
+    let stream = match target {
+        Endpoint::Socket(addr) => tcp(TcpStream::connect(addr).await?)?,
+        Endpoint::Host { host, port } => tcp(TcpStream::connect((host.as_str(), *port)).await?)?,
+        Endpoint::Unix(path) => UpStream::Unix(UnixStream::connect(path).await?),
+    };
+    match tls {
+        None => Ok(stream),
+        Some(setup) => {
+            let s = setup
+                .connector
+                .connect(setup.server_name.clone(), stream)
+                .await?;
+            Ok(UpStream::Tls(Box::new(s)))
+        }
+    }
 }
 
 /// An endpoint with its pool.
@@ -114,6 +146,8 @@ pub(crate) struct EndpointRt {
     pub client: UpstreamClient,
     /// Formatted once: it is used by every request (perf).
     authority: String,
+    /// Consecutive connect failures and ejection (ejection.rs).
+    pub(crate) health: crate::ejection::Health,
 }
 
 impl EndpointRt {
@@ -139,12 +173,17 @@ pub(crate) struct ClusterRt {
 }
 
 impl ClusterRt {
+    /// Round-robin over endpoints that are not ejected; over all of them when every one is.
     pub(crate) fn pick(&self) -> Option<&Arc<EndpointRt>> {
-        if self.endpoints.is_empty() {
+        let n = self.endpoints.len();
+        if n == 0 {
             return None;
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len();
-        self.endpoints.get(i)
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|k| &self.endpoints[start.wrapping_add(k) % n])
+            .find(|e| !e.health.is_ejected())
+            .or_else(|| self.endpoints.get(start % n))
     }
 }
 
@@ -166,17 +205,28 @@ impl PoolRegistry {
         let mut used = HashMap::new();
         let mut out = HashMap::new();
         for c in clusters {
+            let tls = c.tls.as_ref().map(|t| {
+                let setup = crate::upstream_tls::setup(t, c.protocol);
+                if let Err(e) = &setup {
+                    tracing::warn!(cluster = %c.name, error = %e, "upstream TLS unusable; connections will fail");
+                }
+                Arc::new(setup)
+            });
+            let tls_key = c.tls.as_ref().map(crate::upstream_tls::fingerprint);
             let endpoints = c
                 .endpoints
                 .iter()
                 .map(|e| {
-                    // IR types are not Hash; their Debug form is a faithful key.
-                    let key = format!("{:?}|{:?}", c.protocol, e);
+                    // IR types are not Hash; their Debug form is a faithful key. TLS settings
+                    // are keyed by fingerprint (their Debug form hides key material).
+                    let key = format!("{:?}|{:?}|{:?}", c.protocol, e, tls_key);
                     let rt = used
                         .get(&key)
                         .or_else(|| pools.get(&key))
                         .cloned()
-                        .unwrap_or_else(|| Arc::new(new_endpoint(e, c.protocol, connect_timeout)));
+                        .unwrap_or_else(|| {
+                            Arc::new(new_endpoint(e, c.protocol, connect_timeout, tls.clone()))
+                        });
                     used.insert(key, rt.clone());
                     rt
                 })
@@ -200,10 +250,16 @@ impl PoolRegistry {
 
 pub(crate) struct PoolSet(HashMap<String, Arc<EndpointRt>>);
 
-fn new_endpoint(e: &Endpoint, protocol: UpstreamProtocol, timeout: Duration) -> EndpointRt {
+fn new_endpoint(
+    e: &Endpoint,
+    protocol: UpstreamProtocol,
+    timeout: Duration,
+    tls: Option<TlsArc>,
+) -> EndpointRt {
     let connector = EndpointConnector {
         target: Arc::new(e.clone()),
         timeout,
+        tls,
     };
     let mut b = Client::builder(TokioExecutor::new());
     b.pool_idle_timeout(Duration::from_secs(60))
@@ -216,6 +272,7 @@ fn new_endpoint(e: &Endpoint, protocol: UpstreamProtocol, timeout: Duration) -> 
     EndpointRt {
         client: b.build(connector),
         authority: authority_of(e),
+        health: Default::default(),
     }
 }
 

@@ -26,11 +26,13 @@ async fn setup() -> (
     let identity = BackendIdentity::new("ns", "grpc-v1", "grpc-v1-0-0");
     let server = grpc_echo::spawn(identity, listener, None).unwrap();
     let h2c = ir::Cluster {
+        tls: None,
         name: "grpc".into(),
         protocol: ir::UpstreamProtocol::H2c,
         endpoints: vec![ir::Endpoint::Socket(server.local_addr)],
     };
     let empty = ir::Cluster {
+        tls: None,
         name: "empty".into(),
         protocol: ir::UpstreamProtocol::H2c,
         endpoints: vec![],

@@ -37,6 +37,7 @@ async fn https_gateway() -> (Proxy, u16, CertificateDer<'static>) {
     p.apply(Arc::new(ir::Config {
         binds: vec![bind],
         clusters: vec![cluster("b", &[&b])],
+        ..Default::default()
     }))
     .await
     .unwrap();

@@ -65,6 +65,7 @@ async fn removed_bind_drains_in_flight_requests() {
             http_bind(other, vec![listener(None, vec![vhost("*", routes())])]),
         ],
         clusters: vec![cluster("a", &[&a])],
+        ..Default::default()
     };
     let p = proxy();
     p.apply(Arc::new(both)).await.unwrap();
@@ -105,6 +106,7 @@ async fn bind_errors_are_reported_and_bad_configs_rejected() {
             http_bind(port, vec![listener(None, vec![vhost("*", vec![r])])]),
         ],
         clusters: vec![cluster("a", &[&a])],
+        ..Default::default()
     };
     let p = proxy();
     let report = p
@@ -169,6 +171,7 @@ async fn retries_on_listed_codes_and_connection_errors() {
     let mut conn = route("conn", prefix("/dead"), to("mixed"));
     conn.retry = retry(1, vec![]);
     let mixed = ir::Cluster {
+        tls: None,
         name: "mixed".into(),
         protocol: ir::UpstreamProtocol::Http1,
         endpoints: vec![
@@ -177,6 +180,7 @@ async fn retries_on_listed_codes_and_connection_errors() {
         ],
     };
     let unreachable = ir::Cluster {
+        tls: None,
         name: "down".into(),
         endpoints: vec![mixed.endpoints[0].clone()],
         ..mixed.clone()
@@ -264,6 +268,7 @@ async fn binds_on_any_loopback_address() {
         .apply(Arc::new(ir::Config {
             binds: vec![bind],
             clusters: vec![cluster("a", &[&a])],
+            ..Default::default()
         }))
         .await
         .unwrap();

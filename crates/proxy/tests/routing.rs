@@ -70,6 +70,7 @@ async fn listener_vhost_and_route_precedence() {
             cluster("b", &[&b]),
             cluster("c", &[&c]),
         ],
+        ..Default::default()
     };
     let p = proxy();
     let report = p.apply(Arc::new(cfg)).await.unwrap();
@@ -560,11 +561,13 @@ async fn unix_and_hostname_endpoints() {
     let port = free_port();
     let clusters = vec![
         ir::Cluster {
+            tls: None,
             name: "unix".into(),
             protocol: ir::UpstreamProtocol::Http1,
             endpoints: vec![ir::Endpoint::Unix(sock.to_string_lossy().into_owned())],
         },
         ir::Cluster {
+            tls: None,
             name: "named".into(),
             protocol: ir::UpstreamProtocol::Http1,
             endpoints: vec![ir::Endpoint::Host {

@@ -110,6 +110,7 @@ async fn https_picks_certificate_by_sni_and_detects_misdirection() {
     let cfg = ir::Config {
         binds: vec![bind],
         clusters: vec![cluster("a", &[&a]), cluster("b", &[&b])],
+        ..Default::default()
     };
     let p = proxy();
     assert!(p.apply(Arc::new(cfg)).await.unwrap().bind_errors.is_empty());

@@ -65,7 +65,7 @@ pub fn resolve(
         ));
     }
     if kind == "Backend" {
-        return backend_cluster(resources, ns, &r.name, grpc, clusters);
+        return backend_cluster(resources, ns, &r.name, ctx.route_kind, clusters);
     }
     let service = resources.service(ns, &r.name).ok_or_else(|| {
         err(
@@ -90,25 +90,39 @@ pub fn resolve(
                 format!("Service {ns}/{} has no port {port}", r.name),
             )
         })?;
-    let protocol = protocol(sp.app_protocol.as_deref()).ok_or_else(|| {
-        err(
-            "UnsupportedProtocol",
-            format!("appProtocol {:?} is not supported", sp.app_protocol),
-        )
-    })?;
-    let (name, protocol) = if grpc {
+    let l4 = l4_protocol(ctx.route_kind);
+    // BackendTLSPolicy applies to HTTP and gRPC traffic only.
+    let tls = l4
+        .is_none()
+        .then(|| crate::backend_tls::for_port(resources, ns, service, sp))
+        .flatten();
+    let (name, protocol) = if let Some((prefix, l4)) = l4 {
+        // Bytes, not requests: appProtocol does not matter.
+        (format!("{prefix}/{ns}/{}:{port}", r.name), l4)
+    } else if grpc {
         (
-            format!("grpc/{ns}/{}:{port}", r.name),
+            service_cluster_name(true, ns, &r.name, port),
             UpstreamProtocol::H2c,
         )
     } else {
-        (format!("service/{ns}/{}:{port}", r.name), protocol)
+        let https = tls.is_some() && is_https(sp.app_protocol.as_deref());
+        let protocol = protocol(sp.app_protocol.as_deref());
+        let protocol = protocol
+            .or(https.then_some(UpstreamProtocol::Http1))
+            .ok_or_else(|| {
+                err(
+                    "UnsupportedProtocol",
+                    format!("appProtocol {:?} is not supported", sp.app_protocol),
+                )
+            })?;
+        (service_cluster_name(false, ns, &r.name, port), protocol)
     };
     if !clusters.contains_key(&name) {
         let endpoints = service_endpoints(resources, ns, service, sp);
         clusters.insert(
             name.clone(),
             Cluster {
+                tls,
                 name: name.clone(),
                 protocol,
                 endpoints,
@@ -116,6 +130,20 @@ pub fn resolve(
         );
     }
     Ok(name)
+}
+
+/// Name of the cluster of a Service port: gRPC backends get their own (h2c) clusters.
+pub fn service_cluster_name(grpc: bool, ns: &str, service: &str, port: i64) -> String {
+    let prefix = if grpc { "grpc" } else { "service" };
+    format!("{prefix}/{ns}/{service}:{port}")
+}
+
+/// `appProtocol` naming HTTP over TLS: usable only with a BackendTLSPolicy, which says how.
+fn is_https(app_protocol: Option<&str>) -> bool {
+    matches!(
+        app_protocol,
+        Some("HTTPS" | "https" | "kubernetes.io/https")
+    )
 }
 
 /// `appProtocol` → upstream protocol; `None` when unsupported.
@@ -128,28 +156,39 @@ fn protocol(app_protocol: Option<&str>) -> Option<UpstreamProtocol> {
     }
 }
 
+/// The cluster name prefix and protocol of L4 route kinds.
+fn l4_protocol(kind: RouteKind) -> Option<(&'static str, UpstreamProtocol)> {
+    match kind {
+        RouteKind::Tcp | RouteKind::Tls => Some(("tcp", UpstreamProtocol::Tcp)),
+        RouteKind::Udp => Some(("udp", UpstreamProtocol::Udp)),
+        RouteKind::Http | RouteKind::Grpc => None,
+    }
+}
+
 fn backend_cluster(
     resources: &ResourceSet,
     ns: &str,
     name: &str,
-    grpc: bool,
+    route_kind: RouteKind,
     clusters: &mut Clusters,
 ) -> Result<String, RefError> {
     let backend = resources
         .backend(ns, name)
         .ok_or_else(|| err("BackendNotFound", format!("Backend {ns}/{name} not found")))?;
-    let protocol = protocol(backend.spec.app_protocol.as_deref()).ok_or_else(|| {
-        err(
-            "UnsupportedProtocol",
-            format!(
-                "appProtocol {:?} is not supported",
-                backend.spec.app_protocol
-            ),
-        )
-    })?;
-    let (cluster, protocol) = if grpc {
+    let (cluster, protocol) = if let Some((prefix, l4)) = l4_protocol(route_kind) {
+        (format!("{prefix}-backend/{ns}/{name}"), l4)
+    } else if route_kind == RouteKind::Grpc {
         (format!("grpc-backend/{ns}/{name}"), UpstreamProtocol::H2c)
     } else {
+        let protocol = protocol(backend.spec.app_protocol.as_deref()).ok_or_else(|| {
+            err(
+                "UnsupportedProtocol",
+                format!(
+                    "appProtocol {:?} is not supported",
+                    backend.spec.app_protocol
+                ),
+            )
+        })?;
         (format!("backend/{ns}/{name}"), protocol)
     };
     let mut endpoints = Vec::new();
@@ -174,6 +213,7 @@ fn backend_cluster(
         });
     }
     clusters.entry(cluster.clone()).or_insert_with(|| Cluster {
+        tls: None,
         name: cluster.clone(),
         protocol,
         endpoints,

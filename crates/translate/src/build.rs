@@ -41,7 +41,12 @@ pub fn config(
             let protocol = match l.protocol {
                 Protocol::Http => ir::BindProtocol::Http,
                 Protocol::Https => ir::BindProtocol::Https,
-                Protocol::Unsupported => continue,
+                // L4 listeners become `l4_binds` (crate::l4build).
+                Protocol::TlsPassthrough
+                | Protocol::TlsTerminate
+                | Protocol::Tcp
+                | Protocol::Udp
+                | Protocol::Unsupported => continue,
             };
             let mut virtual_hosts: Vec<ir::VirtualHost> = vhosts
                 .get(&(gi, li))
@@ -59,7 +64,14 @@ pub fn config(
             virtual_hosts.sort_by(|a, b| specificity(Some(&a.hostname), Some(&b.hostname)));
             let virtual_hosts = with_fallthrough(virtual_hosts);
             let listener = ir::HttpListener {
-                name: format!("{}/{}/{}", gw.key.namespace, gw.key.name, l.spec.name),
+                name: match l.origin {
+                    None => format!("{}/{}/{}", gw.key.namespace, gw.key.name, l.spec.name),
+                    Some(si) => {
+                        let set = &gw.listener_sets[si].key;
+                        let (ns, gw) = (&gw.key.namespace, &gw.key.name);
+                        format!("{ns}/{gw}/{}/{}/{}", set.namespace, set.name, l.spec.name)
+                    }
+                },
                 hostname: l.spec.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
                 certificates: l.certificates.clone(),
                 virtual_hosts,
@@ -93,7 +105,11 @@ pub fn config(
         .into_values()
         .filter(|c| used.contains(&c.name))
         .collect();
-    ir::Config { binds, clusters }
+    ir::Config {
+        binds,
+        clusters,
+        ..Default::default()
+    }
 }
 
 /// Gateway API ranks hostname before path: a request for `a.example.com` that matches no route

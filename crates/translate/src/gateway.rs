@@ -4,6 +4,7 @@ use crate::addresses::{self, AddressPlan};
 use crate::conditions::{Cond, Stamp};
 use crate::frontend;
 use crate::listeners::{self, ListenerState};
+use crate::listenerset::{self, ListenerSetState};
 use crate::refs::{permitted, From, To};
 use crate::{ObjectStatus, Options};
 use serde_json::{json, Value};
@@ -16,7 +17,10 @@ pub struct GatewayState<'a> {
     pub key: ObjectKey,
     pub gateway: &'a Gateway,
     pub stamp: Stamp,
+    /// The Gateway's own listeners, then those of its ListenerSets (see [`ListenerState::origin`]).
     pub listeners: Vec<ListenerState>,
+    /// ListenerSets naming this Gateway, by precedence (allowed or not).
+    pub listener_sets: Vec<ListenerSetState<'a>>,
     pub addresses: AddressPlan,
     pub accepted: Cond,
     pub programmed: Cond,
@@ -54,6 +58,7 @@ pub fn prepare<'a>(
                 .map(|l| listeners::validate(resources, ns, l))
                 .collect();
             listeners::mark_conflicts(&mut listeners);
+            let listener_sets = listenerset::extend(resources, key, gw, &mut listeners);
             let insecure = frontend::apply(resources, ns, gw.spec.tls.as_ref(), &mut listeners);
             let plan = plans.remove(key).unwrap_or_default();
             let accepted = accepted(resources, gw, &plan, &listeners);
@@ -88,6 +93,7 @@ pub fn prepare<'a>(
                 resolved: backend_client_certificate(resources, ns, gw),
                 insecure_frontend: insecure,
                 listeners,
+                listener_sets,
                 addresses: plan,
                 accepted,
                 programmed,
@@ -129,8 +135,9 @@ fn accepted(
         return Cond::new("Accepted", false, "UnsupportedAddress", m.clone());
     }
     let valid = |l: &&ListenerState| l.accepted.status && l.resolved.status && !l.conflicted.status;
-    let n_valid = listeners.iter().filter(valid).count();
-    if n_valid == listeners.len() {
+    let own: Vec<&ListenerState> = listeners.iter().filter(|l| l.origin.is_none()).collect();
+    let n_valid = own.iter().filter(|l| valid(l)).count();
+    if n_valid == own.len() {
         Cond::new("Accepted", true, "Accepted", "the Gateway is accepted")
     } else if n_valid == 0 {
         Cond::new(
@@ -224,23 +231,18 @@ pub fn status(state: &GatewayState) -> ObjectStatus {
     let listeners: Vec<Value> = state
         .listeners
         .iter()
-        .map(|l| {
-            json!({
-                "name": l.spec.name,
-                "supportedKinds": l.supported_kinds,
-                "attachedRoutes": l.attached_routes,
-                "conditions": [
-                    l.accepted.stamp(stamp),
-                    l.programmed(state.is_programmed()).stamp(stamp),
-                    l.resolved.stamp(stamp),
-                    l.conflicted.stamp(stamp),
-                ],
-            })
-        })
+        .filter(|l| l.origin.is_none())
+        .map(|l| listener_status(l, stamp, state.is_programmed()))
         .collect();
     let mut status = json!({ "conditions": conditions, "listeners": listeners });
     if !addresses.is_empty() {
         status["addresses"] = Value::Array(addresses);
+    }
+    if !state.listener_sets.is_empty() {
+        let attached = (0..state.listener_sets.len())
+            .filter(|&i| state.listener_sets[i].accepted(state, i))
+            .count();
+        status["attachedListenerSets"] = json!(attached);
     }
     ObjectStatus {
         api_version: state.gateway.api_version.clone(),
@@ -250,4 +252,19 @@ pub fn status(state: &GatewayState) -> ObjectStatus {
         generation: stamp.generation,
         status,
     }
+}
+
+/// One entry of `status.listeners` (Gateway or ListenerSet).
+pub fn listener_status(l: &ListenerState, stamp: &Stamp, gateway_programmed: bool) -> Value {
+    json!({
+        "name": l.spec.name,
+        "supportedKinds": l.supported_kinds,
+        "attachedRoutes": l.attached_routes,
+        "conditions": [
+            l.accepted.stamp(stamp),
+            l.programmed(gateway_programmed).stamp(stamp),
+            l.resolved.stamp(stamp),
+            l.conflicted.stamp(stamp),
+        ],
+    })
 }

@@ -15,6 +15,9 @@ use trellis_model::{
 pub enum RouteKind {
     Http,
     Grpc,
+    Tls,
+    Tcp,
+    Udp,
 }
 
 impl RouteKind {
@@ -22,7 +25,15 @@ impl RouteKind {
         match self {
             RouteKind::Http => "HTTPRoute",
             RouteKind::Grpc => "GRPCRoute",
+            RouteKind::Tls => "TLSRoute",
+            RouteKind::Tcp => "TCPRoute",
+            RouteKind::Udp => "UDPRoute",
         }
+    }
+
+    /// TCPRoute, UDPRoute and TLSRoute: forwarded as bytes, not requests.
+    pub fn is_l4(self) -> bool {
+        matches!(self, RouteKind::Tls | RouteKind::Tcp | RouteKind::Udp)
     }
 }
 

@@ -34,6 +34,17 @@ pub fn translate(
         .enumerate()
         .map(|(i, g)| (g.key.clone(), i))
         .collect();
+    // ListenerSet → (gateway, set index).
+    let sets: BTreeMap<ObjectKey, (usize, usize)> = gateways
+        .iter()
+        .enumerate()
+        .flat_map(|(gi, g)| {
+            g.listener_sets
+                .iter()
+                .enumerate()
+                .map(move |(si, s)| (s.key.clone(), (gi, si)))
+        })
+        .collect();
     let mut attached: BTreeSet<(usize, usize, RouteKind, ObjectKey)> = BTreeSet::new();
     let mut statuses = Vec::new();
     let mut placements = Vec::new();
@@ -54,14 +65,18 @@ pub fn translate(
         for pref in &route.spec.parent_refs {
             let group = pref.group.as_deref().unwrap_or(GATEWAY_GROUP);
             let kind = pref.kind.as_deref().unwrap_or("Gateway");
-            if group != GATEWAY_GROUP || kind != "Gateway" {
-                continue;
-            }
-            let gw_key = ObjectKey::new(
+            let parent_key = ObjectKey::new(
                 pref.namespace.as_deref().unwrap_or(&key.namespace),
                 pref.name.as_str(),
             );
-            let Some(&gi) = index.get(&gw_key) else {
+            let parent = match (group, kind) {
+                (GATEWAY_GROUP, "Gateway") => index.get(&parent_key).map(|&gi| (gi, None)),
+                (GATEWAY_GROUP, "ListenerSet") => {
+                    sets.get(&parent_key).map(|&(gi, si)| (gi, Some(si)))
+                }
+                _ => None,
+            };
+            let Some((gi, origin)) = parent else {
                 continue;
             };
             let rules = rules
@@ -72,7 +87,7 @@ pub fn translate(
                 key,
                 route,
                 route_kind,
-                pref,
+                (pref, origin),
                 rules,
             );
             for (li, hosts) in targets {
@@ -108,14 +123,14 @@ pub fn translate(
 }
 
 /// The parentRef as written, with group and kind made explicit.
-fn parent_ref_status(p: &ParentReference) -> Value {
+pub(crate) fn parent_ref_status(p: &ParentReference) -> Value {
     let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
     v["group"] = json!(p.group.as_deref().unwrap_or(GATEWAY_GROUP));
     v["kind"] = json!(p.kind.as_deref().unwrap_or("Gateway"));
     v
 }
 
-fn namespace_allowed(
+pub(crate) fn namespace_allowed(
     resources: &ResourceSet,
     l: &ListenerState,
     gw_ns: &str,
@@ -145,9 +160,14 @@ fn attach(
     key: &ObjectKey,
     route: &HttpRoute,
     route_kind: RouteKind,
-    pref: &ParentReference,
+    (pref, origin): (&ParentReference, Option<usize>),
     rules: &RouteRules,
 ) -> (Vec<Cond>, Targets) {
+    // Listeners' allowedRoutes `Same` means the namespace of their Gateway or ListenerSet.
+    let owner_ns = match origin {
+        None => &gw.key.namespace,
+        Some(si) => &gw.listener_sets[si].key.namespace,
+    };
     let resolved = match &rules.ref_error {
         None => Cond::new(
             "ResolvedRefs",
@@ -170,6 +190,7 @@ fn attach(
         .listeners
         .iter()
         .enumerate()
+        .filter(|(_, l)| l.origin == origin)
         .filter(|(_, l)| pref.section_name.as_ref().is_none_or(|s| *s == l.spec.name))
         .filter(|(_, l)| pref.port.is_none_or(|p| p == l.spec.port))
         .collect();
@@ -182,8 +203,7 @@ fn attach(
     let allowed: Vec<(usize, &ListenerState)> = candidates
         .into_iter()
         .filter(|(_, l)| {
-            l.accepts(route_kind)
-                && namespace_allowed(resources, l, &gw.key.namespace, &key.namespace)
+            l.accepts(route_kind) && namespace_allowed(resources, l, owner_ns, &key.namespace)
         })
         .collect();
     if allowed.is_empty() {

@@ -4,10 +4,12 @@
 //! Flow (start at [`translate`]): [`gatewayclass`] picks our classes → [`gateway`] validates
 //! Gateways ([`addresses`], [`listeners`]) → [`httproute`] attaches routes (GRPCRoutes via
 //! [`grpcroute`]; [`rules`],
-//! [`filters`], [`backends`], [`refs`], [`hostnames`]) → [`build`] assembles the IR sorted by
+//! [`filters`], [`backends`] with [`backend_tls`], [`refs`], [`hostnames`]) → [`build`] assembles
+//! the IR sorted by
 //! [`precedence`]. [`render_yaml`] prints a translation deterministically.
 
 pub mod addresses;
+pub mod backend_tls;
 pub mod backends;
 pub mod build;
 pub mod conditions;
@@ -19,7 +21,10 @@ pub mod gatewayclass;
 pub mod grpcroute;
 pub mod hostnames;
 pub mod httproute;
+pub mod l4build;
+pub mod l4route;
 pub mod listeners;
+pub mod listenerset;
 pub mod precedence;
 pub mod refs;
 mod render;
@@ -65,7 +70,8 @@ pub struct ObjectStatus {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Translation {
     pub ir: trellis_ir::Config,
-    /// GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes, in that order, each sorted by namespace/name.
+    /// GatewayClasses, Gateways, routes, ListenerSets, then BackendTLSPolicies, each kind sorted by
+    /// namespace/name.
     pub statuses: Vec<ObjectStatus>,
 }
 
@@ -75,11 +81,32 @@ pub fn translate(resources: &ResourceSet, options: &Options) -> Translation {
     let (ours, mut statuses) = gatewayclass::translate(resources, options);
     let mut gateways = gateway::prepare(resources, &ours, options);
     let mut clusters = backends::Clusters::new();
-    let (route_statuses, placements) =
+    let (route_statuses, mut placements) =
         httproute::translate(resources, options, &mut gateways, &mut clusters);
+    // TLS/TCP/UDP routes keep clusters of their own (raw TCP / UDP upstreams).
+    let mut l4_clusters = backends::Clusters::new();
+    let (l4_statuses, l4_placements) =
+        l4route::translate(resources, options, &mut gateways, &mut l4_clusters);
     statuses.extend(gateways.iter().map(gateway::status));
     statuses.extend(route_statuses);
-    let ir = build::config(&gateways, placements, clusters);
+    statuses.extend(l4_statuses);
+    statuses.extend(gateways.iter().flat_map(|g| {
+        g.listener_sets
+            .iter()
+            .enumerate()
+            .map(move |(i, s)| s.status(g, i))
+    }));
+    statuses.extend(backend_tls::statuses(
+        resources,
+        options,
+        &gateways,
+        &placements,
+    ));
+    backend_tls::apply_client_certificates(resources, &gateways, &mut placements, &mut clusters);
+    let mut ir = build::config(&gateways, placements, clusters);
+    ir.l4_binds = l4build::binds(&gateways, l4_placements);
+    ir.clusters
+        .extend(l4build::clusters(&ir.l4_binds, l4_clusters));
     if let Err(e) = ir.validate() {
         tracing::error!(error = %e, "translator produced an invalid IR");
     }

@@ -10,7 +10,52 @@ use trellis_model::{Listener, ListenerTls, ResourceSet, RouteGroupKind, GATEWAY_
 pub enum Protocol {
     Http,
     Https,
+    /// TLS with `tls.mode: Passthrough`: routed by SNI, bytes passed through.
+    TlsPassthrough,
+    /// TLS with `tls.mode: Terminate`: terminated, the plaintext forwarded over TCP.
+    TlsTerminate,
+    Tcp,
+    Udp,
     Unsupported,
+}
+
+impl Protocol {
+    fn parse(spec: &Listener) -> Protocol {
+        match spec.protocol.as_str() {
+            "HTTP" => Protocol::Http,
+            "HTTPS" => Protocol::Https,
+            "TLS" => match spec.tls.as_ref().and_then(|t| t.mode.as_deref()) {
+                Some("Passthrough") => Protocol::TlsPassthrough,
+                _ => Protocol::TlsTerminate,
+            },
+            "TCP" => Protocol::Tcp,
+            "UDP" => Protocol::Udp,
+            _ => Protocol::Unsupported,
+        }
+    }
+
+    /// Route kinds a listener of this protocol serves.
+    fn route_kinds(self) -> &'static [&'static str] {
+        match self {
+            Protocol::Http | Protocol::Https => &["HTTPRoute", "GRPCRoute"],
+            Protocol::TlsPassthrough | Protocol::TlsTerminate => &["TLSRoute"],
+            Protocol::Tcp => &["TCPRoute"],
+            Protocol::Udp => &["UDPRoute"],
+            Protocol::Unsupported => &[],
+        }
+    }
+
+    /// Listeners on one port must agree on this; HTTPS and both TLS modes share a port (the
+    /// proxy picks by SNI).
+    fn family(self) -> u8 {
+        match self {
+            Protocol::Http => 0,
+            Protocol::Https | Protocol::TlsPassthrough | Protocol::TlsTerminate => 1,
+            Protocol::Tcp => 3,
+            Protocol::Udp => 4,
+            Protocol::Unsupported => 5,
+        }
+    }
 }
 
 /// Everything the translator needs to know about one listener.
@@ -31,6 +76,8 @@ pub struct ListenerState {
     pub attached_routes: i64,
     /// Valid but needs a feature the data plane lacks: accepted, not programmed, not served.
     pub unsupported: Option<String>,
+    /// `None`: the Gateway's own listener; `Some(i)`: from the Gateway's i-th ListenerSet.
+    pub origin: Option<usize>,
 }
 
 impl ListenerState {
@@ -48,7 +95,15 @@ impl ListenerState {
     }
 
     pub fn programmed(&self, gateway_programmed: bool) -> Cond {
-        if let Some(m) = &self.unsupported {
+        if self.conflicted.status && !self.accepted.status {
+            // A ListenerSet listener that lost a conflict: not accepted, for the same reason.
+            Cond::new(
+                "Programmed",
+                false,
+                self.conflicted.reason,
+                self.conflicted.message.clone(),
+            )
+        } else if let Some(m) = &self.unsupported {
             Cond::new("Programmed", false, "Invalid", m.clone())
         } else if !self.serves() {
             Cond::new(
@@ -77,16 +132,20 @@ fn route_kind(kind: &str) -> RouteGroupKind {
     }
 }
 
-/// Route kinds HTTP and HTTPS listeners serve.
-const ROUTE_KINDS: [&str; 2] = ["HTTPRoute", "GRPCRoute"];
-
-/// Validates one listener in isolation (conflicts come from [`mark_conflicts`]).
+/// Validates one Gateway listener in isolation (conflicts come from [`mark_conflicts`]).
 pub fn validate(resources: &ResourceSet, gateway_ns: &str, spec: &Listener) -> ListenerState {
-    let protocol = match spec.protocol.as_str() {
-        "HTTP" => Protocol::Http,
-        "HTTPS" => Protocol::Https,
-        _ => Protocol::Unsupported,
-    };
+    validate_owned(resources, "Gateway", gateway_ns, spec)
+}
+
+/// Validates a listener owned by a Gateway or a ListenerSet (`owner_kind` in `owner_ns`, which
+/// is who needs a ReferenceGrant for cross-namespace certificates).
+pub fn validate_owned(
+    resources: &ResourceSet,
+    owner_kind: &'static str,
+    gateway_ns: &str,
+    spec: &Listener,
+) -> ListenerState {
+    let protocol = Protocol::parse(spec);
     let mut state = ListenerState {
         spec: spec.clone(),
         protocol,
@@ -105,6 +164,7 @@ pub fn validate(resources: &ResourceSet, gateway_ns: &str, spec: &Listener) -> L
         client_validation: None,
         attached_routes: 0,
         unsupported: None,
+        origin: None,
     };
     if protocol == Protocol::Unsupported {
         state.accepted = Cond::new(
@@ -133,12 +193,12 @@ pub fn validate(resources: &ResourceSet, gateway_ns: &str, spec: &Listener) -> L
     if kinds.is_empty() {
         state
             .supported_kinds
-            .extend(ROUTE_KINDS.iter().map(|k| route_kind(k)));
+            .extend(protocol.route_kinds().iter().map(|k| route_kind(k)));
     } else {
         let mut invalid = Vec::new();
         for k in kinds {
             let group = k.group.as_deref().unwrap_or(GATEWAY_GROUP);
-            if group == GATEWAY_GROUP && ROUTE_KINDS.contains(&k.kind.as_str()) {
+            if group == GATEWAY_GROUP && protocol.route_kinds().contains(&k.kind.as_str()) {
                 if !state.supported_kinds.contains(&route_kind(&k.kind)) {
                     state.supported_kinds.push(route_kind(&k.kind));
                 }
@@ -159,8 +219,8 @@ pub fn validate(resources: &ResourceSet, gateway_ns: &str, spec: &Listener) -> L
             state.refs_block = state.supported_kinds.is_empty();
         }
     }
-    if protocol == Protocol::Https {
-        match certificates(resources, gateway_ns, spec.tls.as_ref()) {
+    if matches!(protocol, Protocol::Https | Protocol::TlsTerminate) {
+        match certificates(resources, owner_kind, gateway_ns, spec.tls.as_ref()) {
             Ok(certs) => state.certificates = certs,
             Err((reason, message)) => {
                 state.resolved = Cond::new("ResolvedRefs", false, reason, message);
@@ -174,6 +234,7 @@ pub fn validate(resources: &ResourceSet, gateway_ns: &str, spec: &Listener) -> L
 /// Resolves an HTTPS listener's certificateRefs; every ref must be valid.
 fn certificates(
     resources: &ResourceSet,
+    owner_kind: &'static str,
     gateway_ns: &str,
     tls: Option<&ListenerTls>,
 ) -> Result<Vec<Certificate>, (&'static str, String)> {
@@ -208,7 +269,7 @@ fn certificates(
         let ns = r.namespace.as_deref().unwrap_or(gateway_ns);
         let from = From {
             group: GATEWAY_GROUP,
-            kind: "Gateway",
+            kind: owner_kind,
             namespace: gateway_ns,
         };
         let to = To {
@@ -273,15 +334,17 @@ pub fn load_tls_secret(
 /// Listeners on one port must share a protocol (ProtocolConflict) and, per protocol, have
 /// distinct hostnames (HostnameConflict). Every listener involved is marked.
 pub fn mark_conflicts(listeners: &mut [ListenerState]) {
-    let mut by_port: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+    // UDP ports are a separate space from TCP ones.
+    let mut by_port: BTreeMap<(u16, bool), Vec<usize>> = BTreeMap::new();
     for (i, l) in listeners.iter().enumerate() {
         if l.accepted.status {
-            by_port.entry(l.port).or_default().push(i);
+            let udp = l.protocol == Protocol::Udp;
+            by_port.entry((l.port, udp)).or_default().push(i);
         }
     }
     for idx in by_port.values() {
-        let first = listeners[idx[0]].protocol;
-        if idx.iter().any(|&i| listeners[i].protocol != first) {
+        let first = listeners[idx[0]].protocol.family();
+        if idx.iter().any(|&i| listeners[i].protocol.family() != first) {
             for &i in idx {
                 listeners[i].conflicted = Cond::new(
                     "Conflicted",

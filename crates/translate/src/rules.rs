@@ -62,9 +62,9 @@ pub fn translate(
         }
         for (mi, m) in matches.into_iter().enumerate() {
             let mut route_name = match route_kind {
-                RouteKind::Http => format!("{ns}/{name}/{ri}/{mi}"),
                 // Distinct from an HTTPRoute of the same name.
                 RouteKind::Grpc => format!("grpc:{ns}/{name}/{ri}/{mi}"),
+                _ => format!("{ns}/{name}/{ri}/{mi}"),
             };
             if let Some(rule_name) = &rule.name {
                 route_name = format!("{route_name}/{rule_name}");

@@ -188,3 +188,62 @@ pub fn conditions(state: &LiveState, kind: &str, name: &str) -> Vec<String> {
     }
     out
 }
+
+/// Background load for change tests: two keep-alive clients and one that opens a new
+/// connection per request GET `path` on `port` and expect 200 from `pod`, until
+/// [`Load::finish`] or `limit` (a bound, so a hung test still ends).
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ok: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    failures: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(port: u16, path: &'static str, pod: &'static str, limit: Duration) -> Load {
+        use std::sync::atomic::Ordering;
+        let load = Load {
+            stop: Default::default(),
+            ok: Default::default(),
+            failures: Default::default(),
+            tasks: Vec::new(),
+        };
+        let tasks = (0..3)
+            .map(|worker| {
+                let (stop, ok, failures) =
+                    (load.stop.clone(), load.ok.clone(), load.failures.clone());
+                tokio::spawn(async move {
+                    let mut c = client();
+                    let deadline = Instant::now() + limit;
+                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                        if worker == 2 {
+                            c = client();
+                        }
+                        match get(&c, port, path).await {
+                            Ok(r) if r.status == 200 && r.body["pod"] == pod => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(r) => failures
+                                .lock()
+                                .unwrap()
+                                .push(format!("status {} body {}", r.status, r.body)),
+                            Err(e) => failures.lock().unwrap().push(e),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { tasks, ..load }
+    }
+
+    /// Stops the clients; returns (requests served, failures).
+    pub async fn finish(self) -> (u64, Vec<String>) {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        let failures = std::mem::take(&mut *self.failures.lock().unwrap());
+        (self.ok.load(Ordering::Relaxed), failures)
+    }
+}

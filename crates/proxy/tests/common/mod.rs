@@ -195,6 +195,7 @@ pub fn free_port() -> u16 {
 
 pub fn cluster(name: &str, backends: &[&Backend]) -> ir::Cluster {
     ir::Cluster {
+        tls: None,
         name: name.to_string(),
         protocol: ir::UpstreamProtocol::Http1,
         endpoints: backends
@@ -265,6 +266,7 @@ pub fn simple(port: u16, routes: Vec<ir::Route>, clusters: Vec<ir::Cluster>) -> 
             vec![listener(None, vec![vhost("*", routes)])],
         )],
         clusters,
+        ..Default::default()
     })
 }
 
