@@ -71,6 +71,13 @@ pub const KUBERNETES_ONLY_CHECKS: &[(&str, &str)] = &[(
     "Kubernetes-only: generated ServiceAccount/Pod/Service metadata",
 )];
 
+/// Features that only mean something on a cluster; a test needing one is skipped with this
+/// reason rather than "unclaimed".
+pub const KUBERNETES_ONLY_FEATURES: &[(&str, &str)] = &[(
+    "GatewayInfrastructurePropagation",
+    "Kubernetes-only: spec.infrastructure labels/annotations on generated ServiceAccount/Pod/Service (standalone Trellis generates none)",
+)];
+
 pub fn is_claimed(feature: &str) -> bool {
     CLAIMED_FEATURES.contains(&feature)
 }
@@ -94,6 +101,12 @@ pub fn skip_reason(test: &TestDef, profile: Option<&str>) -> Option<String> {
         .map(String::as_str)
         .filter(|f| !is_claimed(f))
         .collect();
+    if let Some((_, why)) = KUBERNETES_ONLY_FEATURES
+        .iter()
+        .find(|(f, _)| unclaimed.contains(f))
+    {
+        return Some(why.to_string());
+    }
     if !unclaimed.is_empty() {
         return Some(format!("unclaimed features: {}", unclaimed.join(", ")));
     }

@@ -55,7 +55,10 @@ fn respond<B>(req: &Request<B>, state: &LiveState, registry: &Registry) -> Respo
         "/ready" if state.version > 0 => text(StatusCode::OK, "ready\n".into()),
         "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         "/status" => json(serde_json::to_string_pretty(state)),
-        "/config_dump" => json(serde_json::to_string_pretty(&*state.ir)),
+        // Private keys never leave the process.
+        "/config_dump" => json(serde_json::to_string_pretty(&trellis_ir::redacted_json(
+            &state.ir,
+        ))),
         "/metrics" => {
             let mut body = String::new();
             match prometheus_client::encoding::text::encode(&mut body, registry) {

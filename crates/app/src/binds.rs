@@ -14,7 +14,19 @@ pub(crate) fn mark_unbound(
         let http = ir.binds.iter().find(|b| &b.name == bind_name);
         let l4 = ir.l4_binds.iter().find(|b| &b.name == bind_name);
         let names: Vec<&str> = match (http, l4) {
-            (Some(b), _) => b.listeners.iter().map(|l| l.name.as_str()).collect(),
+            // TLSRoute listeners on an HTTPS port share its socket.
+            (Some(b), _) => b
+                .listeners
+                .iter()
+                .map(|l| l.name.as_str())
+                .chain(
+                    ir.l4_binds
+                        .iter()
+                        .filter(|l4| (l4.address, l4.port) == (b.address, b.port))
+                        .filter(|l4| l4.protocol == trellis_ir::L4Protocol::Tls)
+                        .flat_map(|l4| l4.listeners.iter().map(String::as_str)),
+                )
+                .collect(),
             (None, Some(b)) => b.listeners.iter().map(String::as_str).collect(),
             (None, None) => continue,
         };

@@ -1,16 +1,18 @@
 //! Real clients against a running gateway (issue 3): curl over HTTP/1.1, h2c with prior
 //! knowledge, HTTPS with `--cacert` and h2 by ALPN, client certificates with `--cert`, and a
-//! tonic gRPC client through a GRPCRoute. All on 127.0.0.1; curl must be installed
-//! (`.ci/run` installs it).
+//! tonic gRPC client through a GRPCRoute; socat over TCPRoute and UDPRoute, and
+//! `openssl s_client -servername` through TLS passthrough. All on 127.0.0.1; curl, socat and
+//! openssl must be installed (`.ci/run` installs them).
 
 mod common;
 
 use common::{echo, free_port, start};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
-use trellis_testkit::backend::BackendIdentity;
+use trellis_testkit::backend::{BackendIdentity, ServerHandle, TlsListener};
 use trellis_testkit::grpc_echo::{self, proto};
 
 struct Pki {
@@ -20,6 +22,8 @@ struct Pki {
     client_ca_pem: String,
     client_cert: String,
     client_key: String,
+    passthrough_cert: String,
+    passthrough_key: String,
 }
 
 /// A CA: its PEM, parameters and key (to sign leaves).
@@ -50,6 +54,7 @@ fn pki() -> Pki {
     let client_ca = ca("trellis test client CA");
     let (server_cert, server_key) = leaf(&["secure.example.test", "mtls.example.test"], &server_ca);
     let (client_cert, client_key) = leaf(&["client.example.test"], &client_ca);
+    let (passthrough_cert, passthrough_key) = leaf(&["passthrough.example.test"], &server_ca);
     Pki {
         ca_pem: server_ca.0.clone(),
         server_cert,
@@ -57,6 +62,8 @@ fn pki() -> Pki {
         client_ca_pem: client_ca.0.clone(),
         client_cert,
         client_key,
+        passthrough_cert,
+        passthrough_key,
     }
 }
 
@@ -281,6 +288,13 @@ async fn curl_and_tonic_clients_are_served() {
     let status = tonic_call(ports.http, "EchoTwo").await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
 
+    // The admin config dump shows certificates but never private keys.
+    let admin = app.admin_addr.expect("admin endpoint");
+    let (code, dump) = curl(vec![format!("http://{admin}/config_dump")]).await;
+    assert_eq!(code, 0);
+    assert!(dump.contains("BEGIN CERTIFICATE"), "{dump}");
+    assert!(!dump.contains("PRIVATE KEY"), "config dump leaks a key");
+
     app.shutdown().await;
     grpc.shutdown();
 }
@@ -309,4 +323,213 @@ async fn tonic_echo(port: u16) -> proto::EchoResponse {
     tonic_call(port, "Echo")
         .await
         .expect("Echo through the GRPCRoute")
+}
+
+fn l4_config(ports: &Ports, tcp: &ServerHandle, udp: &ServerHandle) -> String {
+    let Ports {
+        http: tcp_port,
+        https: tls_port,
+        mtls: udp_port,
+    } = ports;
+    let plain = tcp.local_addr.port();
+    let tls = tcp.tls_addr.expect("TLS listener").port();
+    let udp_echo = udp.local_addr.port();
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: trellis}}
+spec: {{controllerName: trellis.dev/gateway-controller}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: tcp-echo, namespace: default}}
+spec:
+  ports: [{{name: plain, port: 3000}}, {{name: tls, port: 8443}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: tcp-echo-1, namespace: default, labels: {{kubernetes.io/service-name: tcp-echo}}}}
+addressType: IPv4
+ports: [{{name: plain, port: {plain}}}, {{name: tls, port: {tls}}}]
+endpoints: [{{addresses: [127.0.0.1]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: udp-echo, namespace: default}}
+spec:
+  ports: [{{name: udp, port: 8080, protocol: UDP}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: udp-echo-1, namespace: default, labels: {{kubernetes.io/service-name: udp-echo}}}}
+addressType: IPv4
+ports: [{{name: udp, port: {udp_echo}, protocol: UDP}}]
+endpoints: [{{addresses: [127.0.0.1]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: l4, namespace: default}}
+spec:
+  gatewayClassName: trellis
+  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
+  listeners:
+  - {{name: tcp, protocol: TCP, port: {tcp_port}}}
+  - {{name: udp, protocol: UDP, port: {udp_port}}}
+  - {{name: tls, protocol: TLS, port: {tls_port}, hostname: passthrough.example.test, tls: {{mode: Passthrough}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TCPRoute
+metadata: {{name: tcp, namespace: default}}
+spec:
+  parentRefs: [{{name: l4, sectionName: tcp}}]
+  rules: [{{backendRefs: [{{name: tcp-echo, port: 3000}}]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: UDPRoute
+metadata: {{name: udp, namespace: default}}
+spec:
+  parentRefs: [{{name: l4, sectionName: udp}}]
+  rules: [{{backendRefs: [{{name: udp-echo, port: 8080}}]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {{name: tls, namespace: default}}
+spec:
+  parentRefs: [{{name: l4, sectionName: tls}}]
+  hostnames: [passthrough.example.test]
+  rules: [{{backendRefs: [{{name: tcp-echo, port: 8443}}]}}]
+"
+    )
+}
+
+/// Runs socat with `input` on stdin against `address` (`TCP:...` / `UDP:...`); returns stdout.
+async fn socat(address: String, input: &'static str) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("socat")
+            .args(["-t", "2", "-T", "5", "-", &address])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("socat is installed");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+/// `openssl s_client -servername`: the handshake must verify against `ca` (so the certificate
+/// is the backend's: the gateway does not terminate), then the echo's welcome line must arrive
+/// and `IS_TLS` be answered. Returns everything read, or the failure.
+async fn s_client(port: u16, sni: &'static str, ca: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args([
+                "-servername",
+                sni,
+                "-CAfile",
+                &ca,
+                "-verify_return_error",
+                "-quiet",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl is installed");
+        let mut stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = String::new();
+        let mut result = Err("no reply".to_string());
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with("Gateway API Test TCP Server") {
+                stdin.write_all(b"IS_TLS\n").unwrap();
+            } else if line == "true" {
+                result = Ok(seen.clone());
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        result.map_err(|e| format!("{e}; read {seen:?}"))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socat_and_openssl_clients_cross_l4_routes() {
+    let pki = pki();
+    let tcp = trellis_testkit::tcp_echo::spawn(
+        BackendIdentity::new("default", "tcp-echo", "tcp-echo-0-0"),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        Some(TlsListener {
+            listener: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            cert_pem: pki.passthrough_cert.clone(),
+            key_pem: pki.passthrough_key.clone(),
+        }),
+    )
+    .unwrap();
+    let udp = trellis_testkit::udp_echo::spawn(
+        BackendIdentity::new("default", "udp-echo", "udp-echo-0-0"),
+        tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let ports = Ports {
+        http: free_port(),
+        https: free_port(),
+        mtls: free_port(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("l4.yaml"), l4_config(&ports, &tcp, &udp)).unwrap();
+    let app = start(dir.path()).await;
+    let ca = write(files.path(), "ca.pem", &pki.ca_pem);
+
+    // TCP: welcome line, then PONG.
+    let tcp_target = format!("TCP:127.0.0.1:{}", ports.http);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        let out = socat(tcp_target.clone(), "PING\n").await;
+        if out.contains("PONG") || std::time::Instant::now() > deadline {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(out, "Gateway API Test TCP Server\nPONG\n");
+
+    // UDP: one datagram, one JSON reply naming the Service behind the route.
+    let out = socat(format!("UDP:127.0.0.1:{}", ports.mtls), "hello").await;
+    let reply: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON reply");
+    assert_eq!(reply["service"], "udp-echo", "{out}");
+    assert_eq!(reply["request"], "hello");
+
+    // TLS passthrough: the client verifies the backend's own certificate.
+    let seen = s_client(ports.https, "passthrough.example.test", ca.clone())
+        .await
+        .expect("passthrough handshake and echo");
+    assert!(seen.contains("Gateway API Test TCP Server"), "{seen}");
+    // An SNI no route serves is refused.
+    let refused = s_client(ports.https, "other.example.test", ca).await;
+    assert!(refused.is_err(), "unrouted SNI got through: {refused:?}");
+
+    app.shutdown().await;
+    tcp.shutdown();
+    udp.shutdown();
 }

@@ -6,6 +6,7 @@
 //! and routes already sorted by Gateway API precedence, so the proxy takes the first match.
 
 mod l4;
+mod redact;
 mod upstream_tls;
 mod validate;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 pub use l4::{L4Backend, L4Bind, L4Protocol, L4Route};
+pub use redact::{redacted_json, REDACTED};
 pub use upstream_tls::{SubjectAltName, UpstreamTls};
 pub use validate::ValidationError;
 

@@ -39,7 +39,7 @@ impl std::fmt::Display for ObjectKey {
     }
 }
 
-/// A Gateway API kind Trellis recognises but does not implement (TLSRoute, TCPRoute, ...).
+/// A Gateway API kind (or version) Trellis recognises but does not implement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnsupportedObject {
     pub api_version: String,

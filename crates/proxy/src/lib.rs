@@ -4,7 +4,8 @@
 //! Start here, then: `compile.rs` (IR → tables), `lookup.rs` (listener → virtual host →
 //! route), `handler.rs` (one request: lookup, filters, action), `forward.rs` (upstream
 //! attempts, retries, mirrors, WebSocket), `upstream.rs` (per-endpoint pools), `listener.rs`
-//! (sockets, drain), `tls.rs` (SNI certificates). Hardening: `framing.rs` + `sniff.rs`
+//! (sockets, drain), `tls.rs` (SNI certificates), `l4/` (TCPRoute, UDPRoute and TLSRoute
+//! sockets). Hardening: `framing.rs` + `sniff.rs`
 //! (strict HTTP/1 framing, limits), `conn_limit.rs`, `ejection.rs` (outlier detection).
 
 mod body;

@@ -3,7 +3,7 @@
 //!
 //! Flow (start at [`translate`]): [`gatewayclass`] picks our classes → [`gateway`] validates
 //! Gateways ([`addresses`], [`listeners`]) → [`httproute`] attaches routes (GRPCRoutes via
-//! [`grpcroute`]; [`rules`],
+//! [`grpcroute`]; [`rules`]; TLS/TCP/UDPRoutes via [`l4route`] and [`l4build`];
 //! [`filters`], [`backends`] with [`backend_tls`], [`refs`], [`hostnames`]) → [`build`] assembles
 //! the IR sorted by
 //! [`precedence`]. [`render_yaml`] prints a translation deterministically.

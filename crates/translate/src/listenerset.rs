@@ -95,9 +95,12 @@ pub fn extend<'a>(
     out
 }
 
-/// HTTPS and TLS listeners may share a port (SNI picks); otherwise a port has one protocol.
+/// HTTPS and TLS listeners may share a port (SNI picks), and UDP never clashes with the
+/// TCP-based protocols (another socket); otherwise a port has one protocol.
 fn compatible(a: &str, b: &str) -> bool {
-    a == b || matches!((a, b), ("HTTPS", "TLS") | ("TLS", "HTTPS"))
+    a == b
+        || matches!((a, b), ("HTTPS", "TLS") | ("TLS", "HTTPS"))
+        || ((a == "UDP") != (b == "UDP"))
 }
 
 /// Marks `l` when an earlier, accepted listener on its port conflicts with it.
