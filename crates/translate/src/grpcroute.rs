@@ -83,6 +83,19 @@ fn to_http_match(m: &GrpcRouteMatch) -> HttpRouteMatch {
     }
 }
 
+/// GRPCRoute precedence of the `mi`-th match of rule `ri` of `route`: characters in the
+/// service, then in the method (pattern length for RegularExpression).
+pub fn match_chars(route: &GrpcRoute, ri: usize, mi: usize) -> (usize, usize) {
+    let m = route
+        .spec
+        .rules
+        .get(ri)
+        .and_then(|r| r.matches.get(mi))
+        .and_then(|m| m.method.as_ref());
+    let len = |s: &Option<String>| s.as_deref().map_or(0, str::len);
+    m.map_or((0, 0), |m| (len(&m.service), len(&m.method)))
+}
+
 /// The path match of a gRPC method match.
 pub fn method_path(m: &GrpcMethodMatch) -> HttpPathMatch {
     let service = m.service.as_deref().filter(|s| !s.is_empty());

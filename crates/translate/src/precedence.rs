@@ -4,6 +4,10 @@
 //! implementation, we put it before prefixes so a regex is never shadowed by `PathPrefix /`) >
 //! longest PathPrefix > has method > most headers > most query params > oldest route >
 //! namespace/name alphabetical > rule order > match order.
+//!
+//! GRPCRoute matches rank by their own rule (characters of the matching service, then of the
+//! method, then headers) in the RegularExpression slot, so a service-only match beats a
+//! method-only one although the first is a path prefix and the second a regex.
 
 use std::cmp::Reverse;
 use trellis_ir::{PathMatch, RouteMatch};
@@ -12,6 +16,8 @@ use trellis_ir::{PathMatch, RouteMatch};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SortKey {
     path_rank: u8,
+    /// GRPCRoute: (service characters, method characters); (0, 0) for HTTPRoute.
+    grpc: Reverse<(usize, usize)>,
     path_len: Reverse<usize>,
     no_method: bool,
     headers: Reverse<usize>,
@@ -33,13 +39,27 @@ impl SortKey {
         rule: usize,
         match_index: usize,
     ) -> Self {
+        Self::with_grpc(m, None, created, namespace, name, (rule, match_index))
+    }
+
+    /// `grpc`: the (service, method) character counts of a GRPCRoute match.
+    pub fn with_grpc(
+        m: &RouteMatch,
+        grpc: Option<(usize, usize)>,
+        created: &str,
+        namespace: &str,
+        name: &str,
+        (rule, match_index): (usize, usize),
+    ) -> Self {
         let (path_rank, len) = match &m.path {
+            _ if grpc.is_some() => (1, 0),
             PathMatch::Exact(v) => (0, v.len()),
             PathMatch::RegularExpression(v) => (1, v.len()),
             PathMatch::Prefix(v) => (2, v.len()),
         };
         SortKey {
             path_rank,
+            grpc: Reverse(grpc.unwrap_or_default()),
             path_len: Reverse(len),
             no_method: m.method.is_none(),
             headers: Reverse(m.headers.len()),
@@ -176,5 +196,18 @@ mod tests {
         keys.sort_by(|a, b| a.1.cmp(&b.1));
         let order: Vec<&str> = keys.iter().map(|k| k.0).collect();
         assert_eq!(order, ["a", "b-rule0", "b-rule1", "newer"]);
+    }
+
+    #[test]
+    fn grpc_service_only_beats_method_only() {
+        let key = |path: PathMatch, chars| {
+            SortKey::with_grpc(&m(path, None, 0, 0), Some(chars), "", "ns", "r", (0, 0))
+        };
+        let exact = key(PathMatch::Exact("/pkg.Svc/Get".into()), (7, 3));
+        let service = key(PathMatch::Prefix("/pkg.Svc/".into()), (7, 0));
+        let method = key(PathMatch::RegularExpression("/[^/]+/Get".into()), (0, 3));
+        let mut keys = vec![method.clone(), service.clone(), exact.clone()];
+        keys.sort();
+        assert_eq!(keys, vec![exact, service, method]);
     }
 }

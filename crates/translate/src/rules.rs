@@ -69,7 +69,11 @@ pub fn translate(
             if let Some(rule_name) = &rule.name {
                 route_name = format!("{route_name}/{rule_name}");
             }
-            let key = SortKey::new(&m, &created, ns, name, ri, mi);
+            let grpc = (route_kind == RouteKind::Grpc)
+                .then(|| resources.grpc_route(ns, name))
+                .flatten()
+                .map(|g| crate::grpcroute::match_chars(g, ri, mi));
+            let key = SortKey::with_grpc(&m, grpc, &created, ns, name, (ri, mi));
             let ir_route = if invalid {
                 ir::Route {
                     name: route_name,
