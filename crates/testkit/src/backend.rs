@@ -91,3 +91,103 @@ pub struct TlsListener {
 pub(crate) async fn wait_stopped(rx: &mut watch::Receiver<bool>) {
     crate::echo::wait_stopped(rx).await
 }
+
+/// A TLS client gets this long to finish its handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One connection accepted by [`serve_listeners`].
+pub(crate) enum Accepted {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+/// What the gRPC and TCP echoes share: a plaintext listener and an optional TLS one (its
+/// rustls config built with `alpn` / `ask_client_cert`), each accepting until the returned
+/// handle is shut down; every connection (handshaken first on the TLS listener) runs `serve`
+/// on its own task, which the shutdown also ends.
+pub(crate) fn serve_listeners<F, Fut>(
+    name: &'static str,
+    plain: tokio::net::TcpListener,
+    tls: Option<TlsListener>,
+    (alpn, ask_client_cert): (&[&[u8]], bool),
+    serve: F,
+) -> Result<ServerHandle, crate::echo::TlsConfigError>
+where
+    F: Fn(Accepted) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let tls = match tls {
+        Some(t) => {
+            let config =
+                crate::echo::tls::server_config(&t.cert_pem, &t.key_pem, alpn, ask_client_cert)?;
+            Some((t.listener, tokio_rustls::TlsAcceptor::from(config)))
+        }
+        None => None,
+    };
+    let plain_addr = addr_of(plain.local_addr());
+    let tls_addr = tls.as_ref().map(|(l, _)| addr_of(l.local_addr()));
+    let (handle, stop) = ServerHandle::new(plain_addr, tls_addr);
+    let serve = Arc::new(serve);
+    tokio::spawn(accept_loop(name, plain, None, serve.clone(), stop.clone()));
+    if let Some((listener, acceptor)) = tls {
+        tokio::spawn(accept_loop(name, listener, Some(acceptor), serve, stop));
+    }
+    tracing::info!(addr = %plain_addr, tls = ?tls_addr, "{name} listening");
+    Ok(handle)
+}
+
+async fn accept_loop<F, Fut>(
+    name: &'static str,
+    listener: tokio::net::TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    serve: Arc<F>,
+    stop: watch::Receiver<bool>,
+) where
+    F: Fn(Accepted) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut stopped = stop.clone();
+    loop {
+        tokio::select! {
+            () = wait_stopped(&mut stopped) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tracing::debug!(%peer, tls = acceptor.is_some(), "{name}: connection");
+                    let _ = stream.set_nodelay(true);
+                    let (acceptor, serve, mut stop) = (acceptor.clone(), serve.clone(), stop.clone());
+                    tokio::spawn(async move {
+                        let accepted = match acceptor {
+                            None => Accepted::Plain(stream),
+                            Some(acceptor) => {
+                                let handshake =
+                                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                                tokio::select! {
+                                    () = wait_stopped(&mut stop) => return,
+                                    result = handshake => match result {
+                                        Ok(Ok(tls)) => Accepted::Tls(Box::new(tls)),
+                                        Ok(Err(err)) => {
+                                            tracing::debug!(error = %err, "{name}: TLS handshake failed");
+                                            return;
+                                        }
+                                        Err(_) => {
+                                            tracing::debug!("{name}: TLS handshake timed out");
+                                            return;
+                                        }
+                                    },
+                                }
+                            }
+                        };
+                        tokio::select! {
+                            () = wait_stopped(&mut stop) => {}
+                            () = serve(accepted) => {}
+                        }
+                    });
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "{name}: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}

@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -13,17 +12,15 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::net::TcpListener;
 
 use super::proto::{Assertions, Context, EchoRequest, EchoResponse, Header, TlsAssertions};
 use super::wire::{encode_message, frame, is_grpc_content_type, unframe, GrpcCode};
 use super::SERVICE;
-use crate::backend::{addr_of, wait_stopped, BackendIdentity, ServerHandle, TlsListener};
-use crate::echo::tls::{cert_pem, cipher_name, server_config, version_name};
+use crate::backend::{serve_listeners, Accepted, BackendIdentity, ServerHandle, TlsListener};
+use crate::echo::tls::{cert_pem, cipher_name, version_name};
 use crate::echo::TlsConfigError;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// grpc-go's default maximum received message size.
 const MAX_REQUEST: usize = 4 * 1024 * 1024;
 
@@ -44,95 +41,39 @@ pub fn spawn(
     plain: TcpListener,
     tls: Option<TlsListener>,
 ) -> Result<ServerHandle, TlsConfigError> {
-    let tls = match tls {
-        Some(t) => {
-            let config = server_config(&t.cert_pem, &t.key_pem, &[b"h2"], true)?;
-            Some((t.listener, tokio_rustls::TlsAcceptor::from(config)))
-        }
-        None => None,
-    };
-    let plain_addr = addr_of(plain.local_addr());
-    let tls_addr = tls.as_ref().map(|(l, _)| addr_of(l.local_addr()));
     let identity = Arc::new(identity);
-    let (handle, stop) = ServerHandle::new(plain_addr, tls_addr);
-    tokio::spawn(accept_loop(plain, None, identity.clone(), stop.clone()));
-    if let Some((listener, acceptor)) = tls {
-        tokio::spawn(accept_loop(listener, Some(acceptor), identity, stop));
-    }
-    tracing::info!(addr = %plain_addr, tls = ?tls_addr, "grpc echo listening");
-    Ok(handle)
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    identity: Arc<BackendIdentity>,
-    stop: watch::Receiver<bool>,
-) {
-    let mut stopped = stop.clone();
-    loop {
-        tokio::select! {
-            () = wait_stopped(&mut stopped) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve(stream, acceptor.clone(), identity.clone(), stop.clone()));
+    serve_listeners("grpc echo", plain, tls, (&[b"h2"], true), move |conn| {
+        let identity = identity.clone();
+        async move {
+            match conn {
+                Accepted::Plain(stream) => {
+                    let ctx = Arc::new(ConnCtx {
+                        identity,
+                        tls: None,
+                    });
+                    run_h2(stream, ctx).await
                 }
-                Err(err) => {
-                    tracing::warn!(error = %err, "grpc echo: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                Accepted::Tls(tls) => {
+                    let ctx = Arc::new(ConnCtx {
+                        identity,
+                        tls: Some(tls_assertions(tls.get_ref().1)),
+                    });
+                    run_h2(tls, ctx).await
                 }
-            },
-        }
-    }
-}
-
-async fn serve(
-    stream: TcpStream,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    identity: Arc<BackendIdentity>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let Some(acceptor) = acceptor else {
-        let ctx = Arc::new(ConnCtx {
-            identity,
-            tls: None,
-        });
-        return run_h2(stream, ctx, &mut stop).await;
-    };
-    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-    let tls = tokio::select! {
-        () = wait_stopped(&mut stop) => return,
-        result = handshake => match result {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(err)) => {
-                tracing::debug!(error = %err, "grpc echo: TLS handshake failed");
-                return;
             }
-            Err(_) => return,
-        },
-    };
-    let ctx = Arc::new(ConnCtx {
-        identity,
-        tls: Some(tls_assertions(tls.get_ref().1)),
-    });
-    run_h2(tls, ctx, &mut stop).await;
+        }
+    })
 }
 
-async fn run_h2<I>(io: I, ctx: Arc<ConnCtx>, stop: &mut watch::Receiver<bool>)
+async fn run_h2<I>(io: I, ctx: Arc<ConnCtx>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| handle(req, ctx.clone()));
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(io), service);
-    tokio::select! {
-        () = wait_stopped(stop) => {}
-        result = conn => {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "grpc echo: connection ended with error");
-            }
-        }
+    if let Err(err) = conn.await {
+        tracing::debug!(error = %err, "grpc echo: connection ended with error");
     }
 }
 

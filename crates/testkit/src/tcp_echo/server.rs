@@ -2,20 +2,18 @@
 //! line protocol of one connection.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::NamedGroup;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use super::{TcpAssertions, TcpTlsAssertions, WELCOME};
-use crate::backend::{addr_of, wait_stopped, BackendIdentity, ServerHandle, TlsListener};
-use crate::echo::tls::{cipher_name, server_config};
+use crate::backend::{
+    addr_of, serve_listeners, Accepted, BackendIdentity, ServerHandle, TlsListener,
+};
+use crate::echo::tls::cipher_name;
 use crate::echo::TlsConfigError;
 
-/// A TLS client gets this long to finish its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Go's `bufio.Scanner` limit: a longer line ends the connection.
 const MAX_LINE: usize = 64 * 1024;
 
@@ -27,96 +25,33 @@ pub fn spawn(
     plain: TcpListener,
     tls: Option<TlsListener>,
 ) -> Result<ServerHandle, TlsConfigError> {
-    let tls = match tls {
-        Some(t) => {
-            let config = server_config(&t.cert_pem, &t.key_pem, &[], false)?;
-            Some((t.listener, tokio_rustls::TlsAcceptor::from(config)))
-        }
-        None => None,
-    };
-    let plain_addr = addr_of(plain.local_addr());
-    let tls_addr = tls.as_ref().map(|(l, _)| addr_of(l.local_addr()));
-    let base = TcpAssertions {
+    let tls_port = tls
+        .as_ref()
+        .map(|t| addr_of(t.listener.local_addr()).port().to_string())
+        .unwrap_or_default();
+    let base = Arc::new(TcpAssertions {
         namespace: identity.namespace,
         ingress: identity.ingress,
         service: identity.service,
         pod: identity.pod,
-        tcpport: plain_addr.port().to_string(),
-        tlsport: tls_addr.map(|a| a.port().to_string()).unwrap_or_default(),
+        tcpport: addr_of(plain.local_addr()).port().to_string(),
+        tlsport: tls_port,
         is_tls: false,
         tls: None,
-    };
-    let base = Arc::new(base);
-    let (handle, stop) = ServerHandle::new(plain_addr, tls_addr);
-    tokio::spawn(accept_loop(plain, None, base.clone(), stop.clone()));
-    if let Some((listener, acceptor)) = tls {
-        tokio::spawn(accept_loop(listener, Some(acceptor), base, stop));
-    }
-    tracing::info!(addr = %plain_addr, tls = ?tls_addr, "tcp echo listening");
-    Ok(handle)
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    base: Arc<TcpAssertions>,
-    stop: watch::Receiver<bool>,
-) {
-    let mut stopped = stop.clone();
-    loop {
-        tokio::select! {
-            () = wait_stopped(&mut stopped) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    tracing::debug!(%peer, tls = acceptor.is_some(), "tcp echo: connection");
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve(stream, acceptor.clone(), base.clone(), stop.clone()));
+    });
+    serve_listeners("tcp echo", plain, tls, (&[], false), move |conn| {
+        let mut assertions = (*base).clone();
+        async move {
+            match conn {
+                Accepted::Plain(stream) => converse(stream, assertions).await,
+                Accepted::Tls(tls) => {
+                    assertions.is_tls = true;
+                    assertions.tls = Some(tls_assertions(tls.get_ref().1));
+                    converse(tls, assertions).await
                 }
-                Err(err) => {
-                    tracing::warn!(error = %err, "tcp echo: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-}
-
-async fn serve(
-    stream: tokio::net::TcpStream,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-    base: Arc<TcpAssertions>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let Some(acceptor) = acceptor else {
-        let assertions = (*base).clone();
-        tokio::select! {
-            () = wait_stopped(&mut stop) => {}
-            () = converse(stream, assertions) => {}
-        }
-        return;
-    };
-    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
-    let tls = tokio::select! {
-        () = wait_stopped(&mut stop) => return,
-        result = handshake => match result {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(err)) => {
-                tracing::debug!(error = %err, "tcp echo: TLS handshake failed");
-                return;
             }
-            Err(_) => {
-                tracing::debug!("tcp echo: TLS handshake timed out");
-                return;
-            }
-        },
-    };
-    let mut assertions = (*base).clone();
-    assertions.is_tls = true;
-    assertions.tls = Some(tls_assertions(tls.get_ref().1));
-    tokio::select! {
-        () = wait_stopped(&mut stop) => {}
-        () = converse(tls, assertions) => {}
-    }
+        }
+    })
 }
 
 /// Welcome line, then one answer per recognised line until the client closes.
