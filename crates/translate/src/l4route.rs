@@ -11,11 +11,12 @@ use crate::grpcroute::RouteKind;
 use crate::hostnames;
 use crate::httproute::{namespace_allowed, parent_ref_status};
 use crate::listeners::ListenerState;
+use crate::parents::ParentIndex;
 use crate::{ObjectStatus, Options};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use trellis_ir as ir;
-use trellis_model::{L4Route, ObjectKey, ParentReference, ResourceSet, GATEWAY_GROUP};
+use trellis_model::{L4Route, ObjectKey, ParentReference, ResourceSet};
 
 /// One L4 route attached to one listener.
 #[derive(Debug, Clone)]
@@ -76,21 +77,7 @@ pub fn translate(
     gateways: &mut [GatewayState],
     clusters: &mut Clusters,
 ) -> (Vec<ObjectStatus>, Vec<L4Placement>) {
-    let index: BTreeMap<ObjectKey, usize> = gateways
-        .iter()
-        .enumerate()
-        .map(|(i, g)| (g.key.clone(), i))
-        .collect();
-    let sets: BTreeMap<ObjectKey, (usize, usize)> = gateways
-        .iter()
-        .enumerate()
-        .flat_map(|(gi, g)| {
-            g.listener_sets
-                .iter()
-                .enumerate()
-                .map(move |(si, s)| (s.key.clone(), (gi, si)))
-        })
-        .collect();
+    let parents_index = ParentIndex::new(gateways);
     let mut attached: BTreeSet<(usize, usize, RouteKind, ObjectKey)> = BTreeSet::new();
     let mut statuses = Vec::new();
     let mut placements = Vec::new();
@@ -105,20 +92,7 @@ pub fn translate(
             let mut resolved: Option<Resolved> = None;
             let mut parents = Vec::new();
             for pref in &route.spec.parent_refs {
-                let group = pref.group.as_deref().unwrap_or(GATEWAY_GROUP);
-                let parent_kind = pref.kind.as_deref().unwrap_or("Gateway");
-                let parent_key = ObjectKey::new(
-                    pref.namespace.as_deref().unwrap_or(&key.namespace),
-                    pref.name.as_str(),
-                );
-                let parent = match (group, parent_kind) {
-                    (GATEWAY_GROUP, "Gateway") => index.get(&parent_key).map(|&gi| (gi, None)),
-                    (GATEWAY_GROUP, "ListenerSet") => {
-                        sets.get(&parent_key).map(|&(gi, si)| (gi, Some(si)))
-                    }
-                    _ => None,
-                };
-                let Some((gi, origin)) = parent else {
+                let Some((gi, origin)) = parents_index.resolve(pref, &key.namespace) else {
                     continue;
                 };
                 let r =

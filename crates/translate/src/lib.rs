@@ -25,6 +25,7 @@ pub mod l4build;
 pub mod l4route;
 pub mod listeners;
 pub mod listenerset;
+pub mod parents;
 pub mod precedence;
 pub mod refs;
 mod render;
