@@ -1,52 +1,15 @@
 //! `trellis run` limit flags reach the proxy: a small `--max-uri-bytes` gives 414 and a small
 //! `--max-request-headers` gives 431 on the real binary.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{config, free_port, Killed};
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use trellis_testkit::echo::{self, EchoOptions};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn config(port: u16, backend: u16) -> String {
-    format!(
-        "apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: trellis}}
-spec: {{controllerName: trellis.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: trellis
-  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
-  listeners:
-  - {{name: http, protocol: HTTP, port: {port}}}
----
-apiVersion: trellis.dev/v1alpha1
-kind: Backend
-metadata: {{name: echo, namespace: default}}
-spec:
-  endpoints: [{{address: 127.0.0.1, port: {backend}}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: web, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - backendRefs: [{{group: trellis.dev, kind: Backend, name: echo}}]
-"
-    )
-}
 
 /// Status of one request on its own connection, `None` when there is no answer.
 async fn status(port: u16, path: &str, extra_headers: usize) -> Option<u16> {
@@ -63,15 +26,6 @@ async fn status(port: u16, path: &str, extra_headers: usize) -> Option<u16> {
         .ok()?
         .ok()?;
     String::from_utf8_lossy(out.get(9..12)?).parse().ok()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test]

@@ -1,54 +1,17 @@
 //! SIGTERM under load against the real binary: every request the gateway accepted before the
 //! signal completes, and `trellis run` exits 0.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{config, free_port, Killed};
+
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use trellis_testkit::echo::{self, EchoOptions};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn config(port: u16, backend: u16) -> String {
-    format!(
-        "apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: trellis}}
-spec: {{controllerName: trellis.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: trellis
-  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
-  listeners:
-  - {{name: http, protocol: HTTP, port: {port}}}
----
-apiVersion: trellis.dev/v1alpha1
-kind: Backend
-metadata: {{name: echo, namespace: default}}
-spec:
-  endpoints: [{{address: 127.0.0.1, port: {backend}}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: web, namespace: default}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - backendRefs: [{{group: trellis.dev, kind: Backend, name: echo}}]
-"
-    )
-}
 
 /// One HTTP/1.1 request on its own connection. `written` is set once the request is sent.
 async fn request(
@@ -76,16 +39,6 @@ async fn request(
         .and_then(|t| t.get(..3))
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("no response ({} bytes)", out.len()))
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        // Only when the test failed before the child exited.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// One load request: when it was sent and how it ended.
