@@ -20,7 +20,9 @@ struct Key {
 
 #[derive(Debug, Clone)]
 struct State {
-    fingerprint: String,
+    /// Hash of everything outside `metadata` and `status` (a hash, not the text: this is kept
+    /// for every object, and the text would be as large as the object).
+    fingerprint: u64,
     generation: i64,
     created: String,
 }
@@ -104,13 +106,30 @@ fn prepare(value: &mut serde_json::Value) -> Option<Key> {
     })
 }
 
-fn fingerprint(value: &serde_json::Value) -> String {
-    let mut v = value.clone();
-    if let Some(obj) = v.as_object_mut() {
-        obj.remove("metadata");
-        obj.remove("status");
+fn fingerprint(value: &serde_json::Value) -> u64 {
+    use std::hash::Hasher;
+    /// Feeds serialized JSON straight into the hasher, without building the string.
+    struct HashWriter(std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.write(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
-    v.to_string()
+    let mut w = HashWriter(Default::default());
+    let spec: Vec<_> = match value.as_object() {
+        Some(obj) => obj
+            .iter()
+            .filter(|(k, _)| *k != "metadata" && *k != "status")
+            .collect(),
+        None => return 0,
+    };
+    // Serializing plain JSON values cannot fail.
+    let _ = serde_json::to_writer(&mut w, &spec);
+    w.0.finish()
 }
 
 #[cfg(test)]

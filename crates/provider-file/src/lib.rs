@@ -29,8 +29,34 @@ pub struct Snapshot {
 struct FileState {
     bytes: Vec<u8>,
     /// Objects of the last version that parsed.
-    objects: Vec<SourcedObject>,
+    objects: Vec<StoredObject>,
     error: Option<Diagnostic>,
+}
+
+/// A parsed object kept between scans as compact JSON: a `serde_json::Value` tree is ~15x
+/// larger than its text, and turning the text back into a tree costs about what cloning the
+/// tree did.
+#[derive(Debug)]
+struct StoredObject {
+    source: String,
+    json: Box<str>,
+}
+
+impl StoredObject {
+    fn new(source: String, value: &serde_json::Value) -> StoredObject {
+        StoredObject {
+            source,
+            json: value.to_string().into(),
+        }
+    }
+
+    fn object(&self) -> SourcedObject {
+        SourcedObject {
+            source: self.source.clone(),
+            // Serialized from a `Value` by `new`, so it parses back to the same value.
+            value: serde_json::from_str(&self.json).unwrap_or_default(),
+        }
+    }
 }
 
 /// Reads `*.yaml` / `*.yml` files under a directory (recursively, in path order).
@@ -113,7 +139,7 @@ impl FileProvider {
             if let Some(e) = &state.error {
                 diagnostics.push(e.clone());
             }
-            objects.extend(state.objects.iter().cloned());
+            objects.extend(state.objects.iter().map(StoredObject::object));
         }
         let objects = self.generations.stamp(objects, &mut diagnostics);
         Some(Snapshot {
@@ -143,10 +169,7 @@ fn parse_file(path: &Path, bytes: &[u8], state: &mut FileState) {
                 .into_iter()
                 .enumerate()
                 .filter(|(_, v)| !v.is_null())
-                .map(|(i, value)| SourcedObject {
-                    source: format!("{source}#{i}"),
-                    value,
-                })
+                .map(|(i, value)| StoredObject::new(format!("{source}#{i}"), &value))
                 .collect();
         }
         Err(message) => {

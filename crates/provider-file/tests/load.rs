@@ -125,3 +125,26 @@ fn an_unchanged_directory_yields_nothing_to_apply() {
     assert!(p.load_if_changed().is_some(), "a removed file is a change");
     assert_eq!(p.load().objects.len(), 2, "load always answers");
 }
+
+#[test]
+fn objects_kept_between_scans_come_back_unchanged() {
+    // Unchanged files are not parsed again: their objects come from what the provider kept.
+    let dir = tempfile::tempdir().unwrap();
+    let doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {a: b}}\n\
+               data: {s: text, n: '1'}\nextra: {int: -7, big: 18446744073709551615, float: 0.1, \
+               yes: true, none: null, list: [1, [2, {k: v}]], unicode: \"héllo ✓\"}\n";
+    std::fs::write(dir.path().join("a.yaml"), doc).unwrap();
+    let mut p = FileProvider::new(dir.path());
+    let first = p.load();
+    std::fs::write(dir.path().join("b.yaml"), ROUTE).unwrap();
+    let second = p.load();
+    assert_eq!(second.objects.len(), 3);
+    assert_eq!(second.objects[0], first.objects[0]);
+    let extra = &second.objects[0].value["extra"];
+    assert_eq!(extra["int"], -7);
+    assert_eq!(extra["big"], u64::MAX);
+    assert_eq!(extra["float"], 0.1);
+    assert_eq!(extra["list"][1][1]["k"], "v");
+    assert_eq!(extra["unicode"], "héllo ✓");
+    assert!(extra["none"].is_null());
+}

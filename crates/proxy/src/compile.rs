@@ -63,8 +63,9 @@ impl ListenerTable {
 
 pub(crate) struct VhostTable {
     pub routes: Vec<RouteTable>,
-    /// Path → candidate routes, for large virtual hosts only (perf).
-    pub index: Option<PathIndex>,
+    /// Path → candidate routes, for large virtual hosts only (perf). Boxed: most virtual
+    /// hosts have none, and the inline index would make every one ~200 bytes larger.
+    pub index: Option<Box<PathIndex>>,
 }
 
 pub(crate) struct RouteTable {
@@ -166,16 +167,16 @@ fn compile_listener(
         exact: HashMap::new(),
         wildcards: Vec::new(),
         catch_all: None,
-        vhosts: Vec::new(),
+        vhosts: Vec::with_capacity(l.virtual_hosts.len()),
     };
     for (i, vh) in l.virtual_hosts.iter().enumerate() {
-        let routes = vh
-            .routes
-            .iter()
-            .map(|r| compile_route(r, clusters))
-            .collect::<Result<_, _>>()?;
-        let routes: Vec<RouteTable> = routes;
-        let index = PathIndex::build(routes.iter().map(|r| &r.path));
+        // Exact capacity: collecting through `Result` starts at 4 slots, and most virtual
+        // hosts have one route (this table lives as long as the configuration).
+        let mut routes = Vec::with_capacity(vh.routes.len());
+        for r in &vh.routes {
+            routes.push(compile_route(r, clusters)?);
+        }
+        let index = PathIndex::build(routes.iter().map(|r| &r.path)).map(Box::new);
         t.vhosts.push(VhostTable { routes, index });
         // The first virtual host for a given hostname wins (input is sorted).
         match HostPattern::parse(Some(&vh.hostname)) {
@@ -244,7 +245,10 @@ fn compile_route(
                 })
                 .collect::<Result<Vec<_>, CompileError>>()?;
             let total = backends.iter().map(|b| u64::from(b.weight)).sum();
-            ActionRt::Forward { backends, total }
+            ActionRt::Forward {
+                backends: exact_size(backends),
+                total,
+            }
         }
         ir::Action::Redirect(rd) => {
             status(&r.name, rd.status_code)?;
@@ -256,7 +260,7 @@ fn compile_route(
         name: r.name.clone(),
         path,
         method,
-        headers,
+        headers: exact_size(headers),
         query,
         filters: compile_filters(&r.name, &r.filters, clusters)?,
         action,
@@ -306,6 +310,13 @@ fn header_mod(route: &str, m: &ir::HeaderModifier) -> Result<HeaderMod, CompileE
     })
 }
 
+/// Drops the spare capacity of a table that lives as long as its configuration (collecting
+/// through `Result` and pushing start at 4 slots; there is one such table per route).
+fn exact_size<T>(mut v: Vec<T>) -> Vec<T> {
+    v.shrink_to_fit();
+    v
+}
+
 fn compile_filters(
     route: &str,
     filters: &[ir::Filter],
@@ -329,7 +340,8 @@ fn compile_filters(
                 ir::Filter::Cors(c) => FilterRt::Cors(c.clone()),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(exact_size)
 }
 
 #[cfg(test)]

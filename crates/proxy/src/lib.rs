@@ -24,6 +24,7 @@ mod metrics;
 mod path_index;
 mod routing;
 mod sniff;
+mod sniff_fuzz;
 mod tls;
 mod upstream;
 mod upstream_tls;
@@ -31,6 +32,9 @@ mod upstream_tls;
 pub use ejection::OutlierDetection;
 pub use metrics::Metrics;
 pub use trellis_ir::Limits;
+/// Fuzzing entries for the HTTP/1 stream tracker (fuzz/fuzz_targets/http1_sniff.rs).
+#[doc(hidden)]
+pub use sniff_fuzz::{sniff_feed, sniff_hyper, Served, SniffVerdict};
 
 use listener::{RunningBind, ServeOptions};
 use prometheus_client::registry::Registry;

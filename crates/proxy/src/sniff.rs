@@ -25,6 +25,11 @@ impl HeadLog {
     pub(crate) fn had_cl_and_te(&self, n: u64) -> bool {
         n != 0 && self.cl_te.load(Ordering::Acquire) == n
     }
+
+    /// The flagged head's index (0 when none).
+    pub(crate) fn flagged(&self) -> u64 {
+        self.cl_te.load(Ordering::Acquire)
+    }
 }
 
 /// Longest chunk-size or trailer line followed; longer means hyper will fail anyway.
@@ -50,6 +55,7 @@ pub(crate) struct Tracker {
     /// A partial head or line.
     buf: Vec<u8>,
     max_head: usize,
+    max_line: usize,
     heads: u64,
     log: Arc<HeadLog>,
 }
@@ -60,9 +66,26 @@ impl Tracker {
             st: St::Head,
             buf: Vec::new(),
             max_head,
+            max_line: MAX_LINE,
             heads: 0,
             log,
         }
+    }
+
+    /// A smaller line limit, so fuzzing reaches it with short inputs.
+    pub(crate) fn with_max_line(mut self, max_line: usize) -> Tracker {
+        self.max_line = max_line;
+        self
+    }
+
+    /// Complete heads parsed so far.
+    pub(crate) fn heads(&self) -> u64 {
+        self.heads
+    }
+
+    /// The state, for fuzzing's split-independence check.
+    pub(crate) fn state(&self) -> String {
+        format!("{:?}", self.st)
     }
 
     fn off(&mut self) {
@@ -97,14 +120,17 @@ impl Tracker {
                     &data[take as usize..]
                 }
                 St::ChunkSize | St::ChunkEnd | St::Trailers => {
-                    let Some(nl) = data.iter().position(|&b| b == b'\n') else {
-                        self.buf.extend_from_slice(data);
-                        if self.buf.len() > MAX_LINE {
-                            self.off();
-                        }
+                    let nl = data.iter().position(|&b| b == b'\n');
+                    self.buf
+                        .extend_from_slice(&data[..nl.unwrap_or(data.len())]);
+                    // Checked for complete lines too: the verdict must not depend on the split.
+                    if self.buf.len() > self.max_line {
+                        self.off();
+                        return;
+                    }
+                    let Some(nl) = nl else {
                         return;
                     };
-                    self.buf.extend_from_slice(&data[..nl]);
                     let line = std::mem::take(&mut self.buf);
                     self.line(&line);
                     &data[nl + 1..]
@@ -179,6 +205,12 @@ impl Tracker {
         let mut headers = [const { std::mem::MaybeUninit::uninit() }; STACK_HEADERS];
         let mut req = httparse::Request::new(&mut []);
         let n = match req.parse_with_uninit_headers(bytes, &mut headers) {
+            // Longer heads are refused by hyper; a complete one too, so the verdict does not
+            // depend on whether it arrived in one read or overflowed the buffer in pieces.
+            Ok(httparse::Status::Complete(n)) if n > self.max_head => {
+                self.off();
+                return None;
+            }
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return None,
             Err(_) => {
@@ -246,7 +278,8 @@ impl<T> Sniffed<T> {
     pub(crate) fn new(inner: T, max_head: usize, log: Arc<HeadLog>) -> Sniffed<T> {
         Sniffed {
             inner,
-            tracker: Tracker::new(max_head, log),
+            // hyper's read buffer, which bounds heads, is never below 8 KiB (listener.rs).
+            tracker: Tracker::new(max_head.max(8192), log),
         }
     }
 }
@@ -371,6 +404,31 @@ mod tests {
             client.write_all(b"0\r\n\r\n").await.unwrap();
             let _ = task.await;
             assert_eq!(*seen.lock().unwrap(), Some((false, true)), "{head:?}");
+        }
+    }
+
+    /// Found by fuzzing (fuzz/regressions/http1_sniff/long-chunk-line-split): a chunk line
+    /// over the limit was followed when it arrived in one read, not when split.
+    #[test]
+    fn long_chunk_lines_switch_off_in_any_split() {
+        let input = format!(
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;e={}\r\nhello\r\n0\r\n\r\n",
+            "x".repeat(MAX_LINE)
+        );
+        for step in [1, 100, input.len()] {
+            assert_eq!(run(input.as_bytes(), step), (0, St::Off), "step {step}");
+        }
+    }
+
+    /// Found by fuzzing (fuzz/regressions/http1_sniff/oversized-head-in-one-read): a head over
+    /// the limit was followed when it arrived in one read, not when split.
+    #[test]
+    fn oversized_head_in_one_read_switches_off() {
+        let head = format!("GET / HTTP/1.1\r\nX-A: {}\r\n\r\n", "a".repeat(100));
+        for step in [1, head.len()] {
+            let mut t = Tracker::new(100, Arc::new(HeadLog::default()));
+            head.as_bytes().chunks(step).for_each(|c| t.feed(c));
+            assert_eq!((t.st, t.heads), (St::Off, 0), "step {step}");
         }
     }
 
