@@ -31,10 +31,10 @@ mod upstream_tls;
 
 pub use ejection::OutlierDetection;
 pub use metrics::Metrics;
-pub use trellis_ir::Limits;
 /// Fuzzing entries for the HTTP/1 stream tracker (fuzz/fuzz_targets/http1_sniff.rs).
 #[doc(hidden)]
 pub use sniff_fuzz::{sniff_feed, sniff_hyper, Served, SniffVerdict};
+pub use trellis_ir::Limits;
 
 use listener::{RunningBind, ServeOptions};
 use prometheus_client::registry::Registry;
