@@ -117,9 +117,14 @@ pub fn config(
 /// gets, after its own routes, those of the less specific hosts covering it, so the proxy can
 /// stop at the first matching virtual host. Input and output are sorted most specific first.
 fn with_fallthrough(vhosts: Vec<ir::VirtualHost>) -> Vec<ir::VirtualHost> {
+    // Only wildcards (and `*`) cover other hosts: looking at those alone keeps 10,000 exact
+    // hostnames linear instead of comparing every pair.
+    let wildcards: Vec<usize> = (0..vhosts.len())
+        .filter(|&j| vhosts[j].hostname.starts_with('*'))
+        .collect();
     let mut out = vhosts.clone();
     for (i, v) in out.iter_mut().enumerate() {
-        for wider in &vhosts[i + 1..] {
+        for wider in wildcards.iter().filter(|&&j| j > i).map(|&j| &vhosts[j]) {
             if wider.hostname == "*" || wildcard_covers(&wider.hostname, &v.hostname) {
                 // The same HTTPRoute may already be here through another of its hostnames.
                 let fresh: Vec<ir::Route> = wider

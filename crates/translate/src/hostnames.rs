@@ -8,11 +8,9 @@ pub fn wildcard_covers(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix('*') {
         Some(suffix) => {
             // `*.a.com` covers `x.a.com`, `x.y.a.com` and `*.x.a.com`, not `a.com` nor `*.a.com`.
-            let rest = host.strip_prefix('*').unwrap_or(host);
+            let rest = host.strip_prefix('*').unwrap_or(host).as_bytes();
             rest.len() > suffix.len()
-                && rest
-                    .to_ascii_lowercase()
-                    .ends_with(&suffix.to_ascii_lowercase())
+                && rest[rest.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
         }
         None => pattern.eq_ignore_ascii_case(host),
     }
