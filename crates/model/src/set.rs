@@ -139,7 +139,8 @@ fn l4_version(version: &str) -> bool {
 }
 
 fn typed<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(value.clone()).map_err(|e| e.to_string())
+    // Deserializing from the borrowed tree avoids cloning every object first.
+    T::deserialize(value).map_err(|e| e.to_string())
 }
 
 /// What the API server's schema would reject and the translator cannot make sense of.
