@@ -165,11 +165,14 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(n);
         }
     }
+    // Constant names: a `&str` key is parsed again on every call (perf).
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
     for n in [
-        "keep-alive",
-        "proxy-connection",
-        "trailer",
-        "transfer-encoding",
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
     ] {
         headers.remove(n);
     }

@@ -7,7 +7,7 @@ use crate::filters::strip_hop_by_hop;
 use crate::handler::{ms, ConnCtx};
 use crate::upstream::{ClusterRt, EndpointRt, UpstreamError};
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -31,6 +31,10 @@ enum ReqBody {
     Stream(Incoming),
     Taken,
 }
+
+// Constant names: a `&str` key is parsed again on every use (perf).
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The request as it will be sent upstream.
 pub(crate) struct Outgoing {
@@ -91,17 +95,17 @@ impl Outgoing {
     pub(crate) fn forwarded_for(&mut self, peer_ip: &HeaderValue, scheme: &'static str) {
         let prev = self
             .headers
-            .get("x-forwarded-for")
+            .get(X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok());
         let xff = match (prev, peer_ip.to_str()) {
             (Some(prev), Ok(ip)) => HeaderValue::from_str(&format!("{prev}, {ip}")).ok(),
             _ => Some(peer_ip.clone()),
         };
         if let Some(v) = xff {
-            self.headers.insert("x-forwarded-for", v);
+            self.headers.insert(X_FORWARDED_FOR, v);
         }
         self.headers
-            .insert("x-forwarded-proto", HeaderValue::from_static(scheme));
+            .insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
     }
 
     /// Buffers a small body so it can be replayed (retries, mirrors). Large or unknown-length
@@ -144,16 +148,26 @@ impl Outgoing {
         }
     }
 
+    /// The headers for one attempt: moved out when no attempt can follow (mirrors have taken
+    /// their copies before), cloned otherwise.
+    fn headers_for(&mut self, last: bool) -> HeaderMap {
+        if last {
+            std::mem::take(&mut self.headers)
+        } else {
+            self.headers.clone()
+        }
+    }
+
+    /// The upstream request for one attempt, with `headers` from [`Self::headers_for`].
     fn build(
         &self,
         ep: &EndpointRt,
         protocol: UpstreamProtocol,
-        upgrade: bool,
+        (upgrade, mut headers): (bool, HeaderMap),
         body: ProxyBody,
     ) -> Result<Request<ProxyBody>, StatusCode> {
         let pq = self.path_and_query()?;
         let h2 = protocol == UpstreamProtocol::H2c;
-        let mut headers = self.headers.clone();
         // HTTP/2 has no Connection-based upgrade.
         strip_hop_by_hop(&mut headers, upgrade && !h2);
         let authority = if h2 && !self.host.is_empty() {
@@ -161,9 +175,13 @@ impl Outgoing {
         } else {
             ep.authority()
         };
+        let parsed = match ep.parsed_authority() {
+            Some(a) if authority == ep.authority() => a.clone(),
+            _ => authority.parse().map_err(|_| StatusCode::BAD_REQUEST)?,
+        };
         let uri = Uri::builder()
-            .scheme("http")
-            .authority(authority)
+            .scheme(http::uri::Scheme::HTTP)
+            .authority(parsed)
             .path_and_query(pq)
             .build()
             .map_err(|_| StatusCode::BAD_REQUEST)?;
@@ -176,8 +194,11 @@ impl Outgoing {
             } else {
                 &self.host
             };
-            let v = HeaderValue::from_str(host).map_err(|_| StatusCode::BAD_REQUEST)?;
-            headers.insert(header::HOST, v);
+            // Usually the client's own Host header is already the right one.
+            if headers.get(header::HOST).map(HeaderValue::as_bytes) != Some(host.as_bytes()) {
+                let v = HeaderValue::from_str(host).map_err(|_| StatusCode::BAD_REQUEST)?;
+                headers.insert(header::HOST, v);
+            }
         }
         let mut req = Request::new(body);
         *req.method_mut() = self.method.clone();
@@ -252,7 +273,8 @@ async fn attempts(
             return body::status(StatusCode::SERVICE_UNAVAILABLE);
         };
         let b = out.take_body();
-        let req = match out.build(ep, cluster.protocol, upgrade.is_some(), b) {
+        let headers = out.headers_for(attempt >= tries);
+        let req = match out.build(ep, cluster.protocol, (upgrade.is_some(), headers), b) {
             Ok(req) => req,
             Err(status) => return body::status(status),
         };
@@ -345,7 +367,7 @@ pub(crate) fn mirror(ctx: &ConnCtx, cluster: Arc<ClusterRt>, out: &Outgoing) {
     let Some(ep) = cluster.pick().cloned() else {
         return;
     };
-    let Ok(req) = out.build(&ep, cluster.protocol, false, body) else {
+    let Ok(req) = out.build(&ep, cluster.protocol, (false, out.headers.clone()), body) else {
         return;
     };
     let mut kill = ctx.shared.kill.clone();

@@ -144,8 +144,9 @@ async fn connect(
 /// An endpoint with its pool.
 pub(crate) struct EndpointRt {
     pub client: UpstreamClient,
-    /// Formatted once: it is used by every request (perf).
+    /// Formatted and parsed once: it is used by every request (perf).
     authority: String,
+    parsed_authority: Option<http::uri::Authority>,
     /// Consecutive connect failures and ejection (ejection.rs).
     pub(crate) health: crate::ejection::Health,
 }
@@ -154,6 +155,11 @@ impl EndpointRt {
     /// Authority used in upstream URIs when the request has no usable host.
     pub(crate) fn authority(&self) -> &str {
         &self.authority
+    }
+
+    /// [`Self::authority`] as a URI authority (a cheap clone per request).
+    pub(crate) fn parsed_authority(&self) -> Option<&http::uri::Authority> {
+        self.parsed_authority.as_ref()
     }
 }
 
@@ -271,6 +277,7 @@ fn new_endpoint(
     }
     EndpointRt {
         client: b.build(connector),
+        parsed_authority: authority_of(e).parse().ok(),
         authority: authority_of(e),
         health: Default::default(),
     }
