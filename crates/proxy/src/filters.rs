@@ -153,6 +153,22 @@ fn common(cors: &ir::Cors, h: &mut HeaderMap) {
 /// Removes hop-by-hop headers (and those named by `Connection`). With `keep_upgrade` the
 /// `Connection: upgrade` / `Upgrade` pair survives for WebSocket forwarding.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Constant names: a `&str` key is parsed again on every call (perf).
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    let hop_by_hop = |n: &HeaderName| {
+        *n == header::CONNECTION
+            || *n == header::UPGRADE
+            || *n == header::TE
+            || *n == header::TRAILER
+            || *n == header::TRANSFER_ENCODING
+            || *n == KEEP_ALIVE
+            || *n == PROXY_CONNECTION
+    };
+    // Most requests carry none: one pass over the names instead of a lookup per name.
+    if !keep_upgrade && !headers.keys().any(hop_by_hop) {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -165,9 +181,6 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(n);
         }
     }
-    // Constant names: a `&str` key is parsed again on every call (perf).
-    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
     for n in [
         KEEP_ALIVE,
         PROXY_CONNECTION,
