@@ -4,16 +4,14 @@ use crate::backends::Clusters;
 use crate::conditions::{Cond, Stamp};
 use crate::gateway::GatewayState;
 use crate::grpcroute::{self, RouteKind};
-use crate::hostnames;
-use crate::listeners::ListenerState;
-use crate::parents::ParentIndex;
+use crate::parents::{parent_status, resolved_refs, Attachment, ParentIndex, Targets};
 use crate::precedence::SortKey;
 use crate::rules::{self, RouteRules};
 use crate::{ObjectStatus, Options};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use trellis_ir as ir;
-use trellis_model::{HttpRoute, ObjectKey, ParentReference, ResourceSet, GATEWAY_GROUP};
+use trellis_model::{HttpRoute, ObjectKey, ResourceSet};
 
 /// Routes of one HTTPRoute placed on one listener under one effective hostname.
 pub struct Placement {
@@ -54,15 +52,14 @@ pub fn translate(
             };
             let rules = rules
                 .get_or_insert_with(|| rules::translate(resources, route, route_kind, clusters));
-            let (conds, targets) = attach(
-                resources,
-                &gateways[gi],
-                key,
-                route,
-                route_kind,
-                (pref, origin),
-                rules,
-            );
+            let at = Attachment {
+                gw: &gateways[gi],
+                origin,
+                pref,
+                kind: route_kind,
+                route_ns: &key.namespace,
+            };
+            let (conds, targets) = attach(resources, &at, route, rules);
             for (li, hosts) in targets {
                 attached.insert((gi, li, route_kind, key.clone()));
                 for hostname in hosts {
@@ -74,11 +71,12 @@ pub fn translate(
                     });
                 }
             }
-            parents.push(json!({
-                "parentRef": parent_ref_status(pref),
-                "controllerName": options.controller_name,
-                "conditions": conds.iter().map(|c| c.stamp(&stamp)).collect::<Vec<Value>>(),
-            }));
+            parents.push(parent_status(
+                pref,
+                &options.controller_name,
+                &conds,
+                &stamp,
+            ));
         }
         statuses.push(ObjectStatus {
             api_version: route.api_version.clone(),
@@ -95,61 +93,14 @@ pub fn translate(
     (statuses, placements)
 }
 
-/// The parentRef as written, with group and kind made explicit.
-pub(crate) fn parent_ref_status(p: &ParentReference) -> Value {
-    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
-    v["group"] = json!(p.group.as_deref().unwrap_or(GATEWAY_GROUP));
-    v["kind"] = json!(p.kind.as_deref().unwrap_or("Gateway"));
-    v
-}
-
-pub(crate) fn namespace_allowed(
-    resources: &ResourceSet,
-    l: &ListenerState,
-    gw_ns: &str,
-    route_ns: &str,
-) -> bool {
-    let namespaces = l
-        .spec
-        .allowed_routes
-        .as_ref()
-        .and_then(|a| a.namespaces.as_ref());
-    match namespaces.and_then(|n| n.from.as_deref()).unwrap_or("Same") {
-        "Same" => gw_ns == route_ns,
-        "All" => true,
-        "Selector" => namespaces
-            .and_then(|n| n.selector.as_ref())
-            .is_some_and(|s| s.matches(&resources.namespace_labels(route_ns))),
-        _ => false,
-    }
-}
-
-type Targets = Vec<(usize, Vec<String>)>;
-
 /// Conditions of one parent entry and the listeners (with effective hostnames) it attaches to.
 fn attach(
     resources: &ResourceSet,
-    gw: &GatewayState,
-    key: &ObjectKey,
+    at: &Attachment,
     route: &HttpRoute,
-    route_kind: RouteKind,
-    (pref, origin): (&ParentReference, Option<usize>),
     rules: &RouteRules,
 ) -> (Vec<Cond>, Targets) {
-    // Listeners' allowedRoutes `Same` means the namespace of their Gateway or ListenerSet.
-    let owner_ns = match origin {
-        None => &gw.key.namespace,
-        Some(si) => &gw.listener_sets[si].key.namespace,
-    };
-    let resolved = match &rules.ref_error {
-        None => Cond::new(
-            "ResolvedRefs",
-            true,
-            "ResolvedRefs",
-            "all references are resolved",
-        ),
-        Some(e) => Cond::new("ResolvedRefs", false, e.reason, e.message.clone()),
-    };
+    let resolved = resolved_refs(rules.ref_error.as_ref());
     let reject = |reason: &'static str, message: &str| {
         (
             vec![
@@ -159,44 +110,10 @@ fn attach(
             Vec::new(),
         )
     };
-    let candidates: Vec<(usize, &ListenerState)> = gw
-        .listeners
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.origin == origin)
-        .filter(|(_, l)| pref.section_name.as_ref().is_none_or(|s| *s == l.spec.name))
-        .filter(|(_, l)| pref.port.is_none_or(|p| p == l.spec.port))
-        .collect();
-    if candidates.is_empty() {
-        return reject(
-            "NoMatchingParent",
-            "no listener matches the parentRef sectionName/port",
-        );
-    }
-    let allowed: Vec<(usize, &ListenerState)> = candidates
-        .into_iter()
-        .filter(|(_, l)| {
-            l.accepts(route_kind) && namespace_allowed(resources, l, owner_ns, &key.namespace)
-        })
-        .collect();
-    if allowed.is_empty() {
-        return reject(
-            "NotAllowedByListeners",
-            "no listener allows this route (kind or namespace)",
-        );
-    }
-    let targets: Targets = allowed
-        .into_iter()
-        .filter_map(|(i, l)| {
-            hostnames::intersect(l.spec.hostname.as_deref(), &route.spec.hostnames).map(|h| (i, h))
-        })
-        .collect();
-    if targets.is_empty() {
-        return reject(
-            "NoMatchingListenerHostname",
-            "no listener hostname matches the route hostnames",
-        );
-    }
+    let targets = match at.targets(resources, Some(&route.spec.hostnames)) {
+        Ok(t) => t,
+        Err((reason, message)) => return reject(reason, message),
+    };
     if rules.rule_count > 0 && rules.invalid_rules == rules.rule_count {
         return reject("UnsupportedValue", &rules.invalid.join("; "));
     }

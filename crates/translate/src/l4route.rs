@@ -8,15 +8,12 @@ use crate::conditions::{Cond, Stamp};
 use crate::filters::Ctx;
 use crate::gateway::GatewayState;
 use crate::grpcroute::RouteKind;
-use crate::hostnames;
-use crate::httproute::{namespace_allowed, parent_ref_status};
-use crate::listeners::ListenerState;
-use crate::parents::ParentIndex;
+use crate::parents::{parent_status, resolved_refs, Attachment, ParentIndex, Targets};
 use crate::{ObjectStatus, Options};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use trellis_ir as ir;
-use trellis_model::{L4Route, ObjectKey, ParentReference, ResourceSet};
+use trellis_model::{L4Route, ObjectKey, ResourceSet};
 
 /// One L4 route attached to one listener.
 #[derive(Debug, Clone)]
@@ -97,14 +94,14 @@ pub fn translate(
                 };
                 let r =
                     resolved.get_or_insert_with(|| resolve(resources, key, route, kind, clusters));
-                let target = Target {
+                let at = Attachment {
                     gw: &gateways[gi],
                     origin,
-                    route,
-                    route_ns: &key.namespace,
+                    pref,
                     kind,
+                    route_ns: &key.namespace,
                 };
-                let (conds, listeners) = target.attach(resources, pref, r.ref_error.as_ref());
+                let (conds, listeners) = attach(resources, &at, route, r.ref_error.as_ref());
                 for (li, hostnames) in listeners {
                     attached.insert((gi, li, kind, key.clone()));
                     placements.push(L4Placement {
@@ -122,11 +119,12 @@ pub fn translate(
                         backends: r.backends.clone(),
                     });
                 }
-                parents.push(json!({
-                    "parentRef": parent_ref_status(pref),
-                    "controllerName": options.controller_name,
-                    "conditions": conds.iter().map(|c| c.stamp(&stamp)).collect::<Vec<Value>>(),
-                }));
+                parents.push(parent_status(
+                    pref,
+                    &options.controller_name,
+                    &conds,
+                    &stamp,
+                ));
             }
             statuses.push(ObjectStatus {
                 api_version: route.api_version.clone(),
@@ -146,88 +144,24 @@ pub fn translate(
     (statuses, placements)
 }
 
-/// One route against one parent (a Gateway, or one of its ListenerSets).
-struct Target<'a, 'g> {
-    gw: &'a GatewayState<'g>,
-    origin: Option<usize>,
-    route: &'a L4Route,
-    route_ns: &'a str,
-    kind: RouteKind,
-}
-
-type Attached = Vec<(usize, Vec<String>)>;
-
-impl Target<'_, '_> {
-    /// Conditions of the parent entry and the listeners (with TLS hostnames) it attaches to.
-    fn attach(
-        &self,
-        resources: &ResourceSet,
-        pref: &ParentReference,
-        ref_error: Option<&RefError>,
-    ) -> (Vec<Cond>, Attached) {
-        let resolved = match ref_error {
-            None => Cond::new(
-                "ResolvedRefs",
-                true,
-                "ResolvedRefs",
-                "all references are resolved",
-            ),
-            Some(e) => Cond::new("ResolvedRefs", false, e.reason, e.message.clone()),
-        };
-        let reject = |reason: &'static str, message: &str| {
+/// Conditions of one parent entry and the listeners it attaches to (with the effective SNI
+/// hostnames for TLSRoutes; TCP and UDP routes have no hostnames).
+fn attach(
+    resources: &ResourceSet,
+    at: &Attachment,
+    route: &L4Route,
+    ref_error: Option<&RefError>,
+) -> (Vec<Cond>, Targets) {
+    let resolved = resolved_refs(ref_error);
+    let hostnames = (at.kind == RouteKind::Tls).then_some(route.spec.hostnames.as_slice());
+    match at.targets(resources, hostnames) {
+        Ok(targets) => {
+            let accepted = Cond::new("Accepted", true, "Accepted", "route is accepted");
+            (vec![accepted, resolved], targets)
+        }
+        Err((reason, message)) => {
             let accepted = Cond::new("Accepted", false, reason, message);
-            (vec![accepted, resolved.clone()], Vec::new())
-        };
-        let gw = self.gw;
-        let owner_ns = match self.origin {
-            None => &gw.key.namespace,
-            Some(si) => &gw.listener_sets[si].key.namespace,
-        };
-        let candidates: Vec<(usize, &ListenerState)> = gw
-            .listeners
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| l.origin == self.origin)
-            .filter(|(_, l)| pref.section_name.as_ref().is_none_or(|s| *s == l.spec.name))
-            .filter(|(_, l)| pref.port.is_none_or(|p| p == l.spec.port))
-            .collect();
-        if candidates.is_empty() {
-            return reject(
-                "NoMatchingParent",
-                "no listener matches the parentRef sectionName/port",
-            );
+            (vec![accepted, resolved], Vec::new())
         }
-        let allowed: Vec<(usize, &ListenerState)> = candidates
-            .into_iter()
-            .filter(|(_, l)| {
-                l.accepts(self.kind) && namespace_allowed(resources, l, owner_ns, self.route_ns)
-            })
-            .collect();
-        if allowed.is_empty() {
-            return reject(
-                "NotAllowedByListeners",
-                "no listener allows this route (kind or namespace)",
-            );
-        }
-        let targets: Attached = if self.kind == RouteKind::Tls {
-            let targets: Attached = allowed
-                .into_iter()
-                .filter_map(|(i, l)| {
-                    hostnames::intersect(l.spec.hostname.as_deref(), &self.route.spec.hostnames)
-                        .map(|h| (i, h))
-                })
-                .collect();
-            if targets.is_empty() {
-                return reject(
-                    "NoMatchingListenerHostname",
-                    "no listener hostname matches the route hostnames",
-                );
-            }
-            targets
-        } else {
-            allowed.into_iter().map(|(i, _)| (i, Vec::new())).collect()
-        };
-        let accepted = Cond::new("Accepted", true, "Accepted", "route is accepted");
-        (vec![accepted, resolved], targets)
     }
 }
