@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::free_port;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,14 +16,6 @@ use trellis_testkit::backend::{BackendIdentity, TlsListener};
 use trellis_testkit::{tcp_echo, tls_client, udp_echo};
 
 const T: Duration = Duration::from_secs(5);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
