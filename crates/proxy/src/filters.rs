@@ -156,48 +156,71 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Constant names: a `&str` key is parsed again on every call (perf).
     const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
     const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-    let hop_by_hop = |n: &HeaderName| {
-        *n == header::CONNECTION
-            || *n == header::UPGRADE
-            || *n == header::TE
-            || *n == header::TRAILER
+    const CONN: u8 = 1;
+    const UPGRADE: u8 = 2;
+    const TE: u8 = 4;
+    const OTHER: u8 = 8;
+    let bit = |n: &HeaderName| {
+        if *n == header::CONNECTION {
+            CONN
+        } else if *n == header::UPGRADE {
+            UPGRADE
+        } else if *n == header::TE {
+            TE
+        } else if *n == header::TRAILER
             || *n == header::TRANSFER_ENCODING
             || *n == KEEP_ALIVE
             || *n == PROXY_CONNECTION
+        {
+            OTHER
+        } else {
+            0
+        }
     };
-    // Most requests carry none: one pass over the names instead of a lookup per name.
-    if !keep_upgrade && !headers.keys().any(hop_by_hop) {
+    // One pass over the names; only headers present are then removed (a miss costs a hash
+    // lookup, and responses usually carry `Connection: keep-alive` and nothing else).
+    let present = headers.keys().fold(0, |acc, n| acc | bit(n));
+    if present == 0 && !keep_upgrade {
         return;
     }
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in listed {
-        if !(keep_upgrade && n == header::UPGRADE) {
+    if present & CONN != 0 {
+        let listed: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            // These two are removed below anyway.
+            .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("upgrade"))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for n in listed {
             headers.remove(n);
         }
     }
-    for n in [
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-    ] {
-        headers.remove(n);
+    if present & OTHER != 0 {
+        for n in [
+            KEEP_ALIVE,
+            PROXY_CONNECTION,
+            header::TRAILER,
+            header::TRANSFER_ENCODING,
+        ] {
+            headers.remove(n);
+        }
     }
     // `te: trailers` is the one TE value HTTP/2 (gRPC) needs.
-    if headers.get(header::TE).is_some_and(|v| v != "trailers") {
+    if present & TE != 0 && headers.get(header::TE).is_some_and(|v| v != "trailers") {
         headers.remove(header::TE);
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     } else {
-        headers.remove(header::CONNECTION);
-        headers.remove(header::UPGRADE);
+        if present & CONN != 0 {
+            headers.remove(header::CONNECTION);
+        }
+        if present & UPGRADE != 0 {
+            headers.remove(header::UPGRADE);
+        }
     }
 }
 
@@ -309,5 +332,33 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+
+        // Listed names go even when nothing else hop-by-hop is present.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, Upgrade, x-a"),
+        );
+        h.append("connection", HeaderValue::from_static("x-b"));
+        h.insert("x-a", HeaderValue::from_static("1"));
+        h.insert("x-b", HeaderValue::from_static("1"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h, false);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["te", "x-kept"]);
+
+        // Upgrade forwarding keeps the pair and drops the rest.
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("Upgrade, x-a"));
+        h.insert("x-a", HeaderValue::from_static("1"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("te", HeaderValue::from_static("gzip"));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.get("connection").unwrap(), "upgrade");
+        assert_eq!(h.get("upgrade").unwrap(), "websocket");
+        assert_eq!(h.len(), 2);
     }
 }

@@ -175,16 +175,21 @@ impl Outgoing {
         } else {
             ep.authority()
         };
-        let parsed = match ep.parsed_authority() {
-            Some(a) if authority == ep.authority() => a.clone(),
-            _ => authority.parse().map_err(|_| StatusCode::BAD_REQUEST)?,
+        // HTTP/1 sends the origin form; HTTP/2 needs scheme and authority for its pseudo-headers.
+        let uri = if h2 {
+            let parsed = match ep.parsed_authority() {
+                Some(a) if authority == ep.authority() => a.clone(),
+                _ => authority.parse().map_err(|_| StatusCode::BAD_REQUEST)?,
+            };
+            Uri::builder()
+                .scheme(http::uri::Scheme::HTTP)
+                .authority(parsed)
+                .path_and_query(pq)
+                .build()
+                .map_err(|_| StatusCode::BAD_REQUEST)?
+        } else {
+            Uri::from(pq)
         };
-        let uri = Uri::builder()
-            .scheme(http::uri::Scheme::HTTP)
-            .authority(parsed)
-            .path_and_query(pq)
-            .build()
-            .map_err(|_| StatusCode::BAD_REQUEST)?;
         if h2 {
             headers.remove(header::HOST);
         } else {
@@ -278,11 +283,11 @@ async fn attempts(
             Ok(req) => req,
             Err(status) => return body::status(status),
         };
-        let sent = ep.client.request(req);
+        let sent = ep.conns.send(req, upgrade.is_some());
         let result = match per_try {
-            None => sent.await.map_err(|e| UpstreamError::classify(&e)),
+            None => sent.await,
             Some(t) => match tokio::time::timeout(t, sent).await {
-                Ok(r) => r.map_err(|e| UpstreamError::classify(&e)),
+                Ok(r) => r,
                 Err(_) => Err(UpstreamError::Timeout),
             },
         };
@@ -315,7 +320,7 @@ async fn attempts(
 
 fn response(
     ctx: &ConnCtx,
-    mut resp: Response<Incoming>,
+    mut resp: Response<ProxyBody>,
     upgrade: Option<OnUpgrade>,
 ) -> Response<ProxyBody> {
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -328,9 +333,8 @@ fn response(
         let (parts, _) = resp.into_parts();
         return Response::from_parts(parts, body::empty());
     }
-    let (mut parts, b) = resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers, false);
-    Response::from_parts(parts, body::incoming(b))
+    strip_hop_by_hop(resp.headers_mut(), false);
+    resp
 }
 
 async fn splice(
@@ -373,12 +377,12 @@ pub(crate) fn mirror(ctx: &ConnCtx, cluster: Arc<ClusterRt>, out: &Outgoing) {
     let mut kill = ctx.shared.kill.clone();
     tokio::spawn(async move {
         let send = async {
-            match ep.client.request(req).await {
+            match ep.conns.send(req, false).await {
                 Ok(resp) => {
                     let _ = resp.into_body().collect().await;
                 }
                 Err(e) => {
-                    let kind = UpstreamError::classify(&e).kind();
+                    let kind = e.kind();
                     tracing::debug!(side = "mirror", kind, cluster = %cluster.name, "mirror failed");
                 }
             }

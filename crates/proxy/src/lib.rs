@@ -27,6 +27,7 @@ mod sniff;
 mod sniff_fuzz;
 mod tls;
 mod upstream;
+mod upstream_http;
 mod upstream_tls;
 
 pub use ejection::OutlierDetection;

@@ -1,23 +1,18 @@
-//! Upstream side: one keep-alive pool (a hyper-util legacy `Client`) per endpoint and protocol,
-//! reused across configurations, plus round-robin clusters and error classification.
+//! Upstream side: endpoints with their connections (upstream_http.rs), reused across
+//! configurations, plus round-robin clusters and error classification.
 
-use crate::body::ProxyBody;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use crate::upstream_http::Conns;
+use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use trellis_ir::{Endpoint, UpstreamProtocol};
-
-pub(crate) type UpstreamClient = Client<EndpointConnector, ProxyBody>;
 
 /// A connected upstream socket.
 pub(crate) enum UpStream {
@@ -29,12 +24,6 @@ pub(crate) enum UpStream {
 
 /// A cluster's TLS setup, or why it is unusable (then every connection fails).
 type TlsArc = Arc<Result<crate::upstream_tls::TlsSetup, crate::upstream_tls::UpstreamTlsError>>;
-
-impl Connection for UpStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
 
 impl AsyncRead for UpStream {
     fn poll_read(
@@ -78,35 +67,23 @@ impl AsyncWrite for UpStream {
     }
 }
 
-/// Connects to one fixed endpoint whatever URI the client asks for; bounded by `timeout`.
-#[derive(Clone)]
+/// Connects to one fixed endpoint, bounded by `timeout`.
 pub(crate) struct EndpointConnector {
-    target: Arc<Endpoint>,
+    target: Endpoint,
     timeout: Duration,
     tls: Option<TlsArc>,
 }
 
-type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<TokioIo<UpStream>>> + Send>>;
-
-impl tower_service::Service<http::Uri> for EndpointConnector {
-    type Response = TokioIo<UpStream>;
-    type Error = io::Error;
-    type Future = ConnectFuture;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _uri: http::Uri) -> Self::Future {
-        let target = self.target.clone();
-        let timeout = self.timeout;
-        let tls = self.tls.clone();
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, connect(&target, tls.as_deref())).await {
-                Ok(r) => r.map(TokioIo::new),
-                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+impl EndpointConnector {
+    pub(crate) async fn connect(&self) -> Result<TokioIo<UpStream>, UpstreamError> {
+        match tokio::time::timeout(self.timeout, connect(&self.target, self.tls.as_deref())).await {
+            Ok(Ok(s)) => Ok(TokioIo::new(s)),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "upstream connect failed");
+                Err(UpstreamError::from_connect(&e))
             }
-        })
+            Err(_) => Err(UpstreamError::ConnectTimeout),
+        }
     }
 }
 
@@ -143,7 +120,7 @@ async fn connect(
 
 /// An endpoint with its pool.
 pub(crate) struct EndpointRt {
-    pub client: UpstreamClient,
+    pub(crate) conns: Arc<Conns>,
     /// Formatted and parsed once: it is used by every request (perf).
     authority: String,
     parsed_authority: Option<http::uri::Authority>,
@@ -196,7 +173,8 @@ impl ClusterRt {
 /// Pools outlive configurations so keep-alive connections survive an apply.
 #[derive(Default)]
 pub(crate) struct PoolRegistry {
-    pools: Mutex<HashMap<String, Arc<EndpointRt>>>,
+    pools: Arc<Mutex<HashMap<String, Arc<EndpointRt>>>>,
+    sweeper: std::sync::OnceLock<()>,
 }
 
 impl PoolRegistry {
@@ -207,6 +185,7 @@ impl PoolRegistry {
         clusters: &[trellis_ir::Cluster],
         connect_timeout: Duration,
     ) -> (HashMap<String, Arc<ClusterRt>>, PoolSet) {
+        self.start_sweeper();
         let pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         let mut used = HashMap::new();
         let mut out = HashMap::new();
@@ -248,6 +227,31 @@ impl PoolRegistry {
         (out, PoolSet(used))
     }
 
+    /// Closes idle connections past their timeout even on endpoints without traffic (the pool
+    /// itself only looks when a request comes). Stops with the registry.
+    fn start_sweeper(&self) {
+        self.sweeper.get_or_init(|| {
+            let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                return;
+            };
+            let pools: Weak<_> = Arc::downgrade(&self.pools);
+            rt.spawn(async move {
+                let mut tick = tokio::time::interval(crate::upstream_http::IDLE_TIMEOUT / 4);
+                loop {
+                    tick.tick().await;
+                    let Some(pools) = pools.upgrade() else { return };
+                    let endpoints: Vec<_> = {
+                        let map = pools.lock().unwrap_or_else(|e| e.into_inner());
+                        map.values().cloned().collect()
+                    };
+                    for e in endpoints {
+                        e.conns.sweep();
+                    }
+                }
+            });
+        });
+    }
+
     /// Keeps exactly the pools of the accepted configuration.
     pub(crate) fn commit(&self, set: PoolSet) {
         *self.pools.lock().unwrap_or_else(|e| e.into_inner()) = set.0;
@@ -263,20 +267,12 @@ fn new_endpoint(
     tls: Option<TlsArc>,
 ) -> EndpointRt {
     let connector = EndpointConnector {
-        target: Arc::new(e.clone()),
+        target: e.clone(),
         timeout,
         tls,
     };
-    let mut b = Client::builder(TokioExecutor::new());
-    b.pool_idle_timeout(Duration::from_secs(60))
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .set_host(false);
-    if protocol == UpstreamProtocol::H2c {
-        b.http2_only(true);
-    }
     EndpointRt {
-        client: b.build(connector),
+        conns: Arc::new(Conns::new(connector, protocol == UpstreamProtocol::H2c)),
         parsed_authority: authority_of(e).parse().ok(),
         authority: authority_of(e),
         health: Default::default(),
@@ -296,22 +292,12 @@ pub(crate) enum UpstreamError {
 }
 
 impl UpstreamError {
-    pub(crate) fn classify(e: &hyper_util::client::legacy::Error) -> UpstreamError {
-        if e.is_connect() {
-            let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-            while let Some(s) = src {
-                if let Some(io) = s.downcast_ref::<io::Error>() {
-                    return match io.kind() {
-                        io::ErrorKind::TimedOut => UpstreamError::ConnectTimeout,
-                        io::ErrorKind::ConnectionRefused => UpstreamError::ConnectRefused,
-                        _ => UpstreamError::ConnectOther,
-                    };
-                }
-                src = s.source();
-            }
-            return UpstreamError::ConnectOther;
+    pub(crate) fn from_connect(e: &io::Error) -> UpstreamError {
+        match e.kind() {
+            io::ErrorKind::TimedOut => UpstreamError::ConnectTimeout,
+            io::ErrorKind::ConnectionRefused => UpstreamError::ConnectRefused,
+            _ => UpstreamError::ConnectOther,
         }
-        UpstreamError::Io
     }
 
     pub(crate) fn status(self) -> http::StatusCode {

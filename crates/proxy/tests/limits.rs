@@ -85,6 +85,26 @@ async fn configured_limits_apply_to_http1_and_h2c() {
     assert!(seen.iter().all(|p| p.starts_with("/uuu")), "{seen:?}");
 }
 
+/// The default header count (100, hyper's own, so the listener leaves it unset) still holds.
+#[tokio::test]
+async fn default_header_count_applies() {
+    let (_p, b, port, _) = gateway(Limits::default()).await;
+    for (proto, c) in [("http/1.1", client()), ("h2c", h2c_client())] {
+        // Plus Host, X-Forwarded-For and -Proto: 100 at the backend (hyper, same limit).
+        assert_eq!(
+            status(&c, port, "/ok", &headers(97, 1)).await,
+            200,
+            "{proto}"
+        );
+        assert_eq!(
+            status(&c, port, "/many", &headers(100, 1)).await,
+            431,
+            "{proto}"
+        );
+    }
+    assert_eq!(b.seen(), ["/ok", "/ok"], "the proxy refused /many itself");
+}
+
 /// A refused HTTP/1 request closes its connection (`Connection: close`, then EOF).
 #[tokio::test]
 async fn refused_requests_close_the_connection() {
