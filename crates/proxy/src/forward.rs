@@ -93,16 +93,22 @@ impl Outgoing {
 
     /// `peer_ip` is the client IP, already a header value (see `ConnCtx::peer_ip`).
     pub(crate) fn forwarded_for(&mut self, peer_ip: &HeaderValue, scheme: &'static str) {
-        let prev = self
-            .headers
-            .get(X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok());
-        let xff = match (prev, peer_ip.to_str()) {
-            (Some(prev), Ok(ip)) => HeaderValue::from_str(&format!("{prev}, {ip}")).ok(),
-            _ => Some(peer_ip.clone()),
-        };
-        if let Some(v) = xff {
-            self.headers.insert(X_FORWARDED_FOR, v);
+        // Room for both at once (a head's map is sized to what it arrived with); one lookup
+        // for X-Forwarded-For.
+        self.headers.reserve(2);
+        match self.headers.entry(X_FORWARDED_FOR) {
+            header::Entry::Occupied(mut e) => {
+                let joined = match (e.get().to_str(), peer_ip.to_str()) {
+                    (Ok(prev), Ok(ip)) => HeaderValue::from_str(&format!("{prev}, {ip}")).ok(),
+                    _ => Some(peer_ip.clone()),
+                };
+                if let Some(v) = joined {
+                    e.insert(v);
+                }
+            }
+            header::Entry::Vacant(e) => {
+                e.insert(peer_ip.clone());
+            }
         }
         self.headers
             .insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));

@@ -77,17 +77,17 @@ pub(crate) async fn handle(
 
 /// The Host header (HTTP/1) or `:authority` (HTTP/2) as received. `Err` on a non-text Host.
 fn raw_host(req: &Request<Incoming>) -> Result<String, ()> {
-    let authority = req.uri().authority().map(|a| a.as_str().to_string());
     let header = match req.headers().get(header::HOST) {
-        Some(h) => Some(h.to_str().map_err(|_| ())?.to_string()),
+        Some(h) => Some(h.to_str().map_err(|_| ())?),
         None => None,
     };
-    Ok(if req.version() == Version::HTTP_2 {
-        authority.or(header)
+    let authority = || req.uri().authority().map(|a| a.as_str());
+    let host = if req.version() == Version::HTTP_2 {
+        authority().or(header)
     } else {
-        header.or(authority)
-    }
-    .unwrap_or_default())
+        header.or_else(authority)
+    };
+    Ok(host.unwrap_or_default().to_owned())
 }
 
 async fn route(ctx: &ConnCtx, table: &BindTable, req: Request<Incoming>) -> Response<ProxyBody> {
@@ -207,6 +207,9 @@ fn choose(
 ) -> Option<&crate::compile::BackendRt> {
     if total == 0 {
         return None;
+    }
+    if let [only] = backends {
+        return Some(only);
     }
     let mut n = rand::rng().random_range(0..total);
     for b in backends {

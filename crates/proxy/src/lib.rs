@@ -11,6 +11,7 @@
 mod body;
 mod compile;
 mod conn_limit;
+mod drain;
 mod ejection;
 mod filters;
 mod forward;

@@ -2,13 +2,13 @@
 //! (HTTP/1.1 + h2c, or TLS then ALPN) and the graceful drain when the bind is removed.
 
 use crate::compile::BindTable;
+use crate::drain::Phase;
 use crate::handler::{self, ConnCtx, Shared};
 use crate::sniff::Sniffed;
 use arc_swap::ArcSwap;
 use hyper::rt::{Read, Write};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
@@ -94,7 +94,7 @@ async fn accept_loop(
     closed: oneshot::Sender<()>,
 ) {
     const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
-    let graceful = GracefulShutdown::new();
+    let phase = Arc::new(Phase::default());
     let (kill_tx, kill_rx) = watch::channel(false);
     // Every connection and WebSocket tunnel holds a clone; `recv` ends when all are gone.
     let (tunnels, mut tunnels_done) = mpsc::channel::<()>(1);
@@ -134,7 +134,7 @@ async fn accept_loop(
                         table: table.clone(),
                         shared: shared.clone(),
                         builder: builder.clone(),
-                        watcher: graceful.watcher(),
+                        phase: phase.clone(),
                         kill: kill_rx.clone(),
                         tunnels: tunnels.clone(),
                         opts,
@@ -156,15 +156,22 @@ async fn accept_loop(
     drop(listener);
     let _ = closed.send(());
     let drain = stop.borrow().unwrap_or(Duration::ZERO);
-    tracing::info!(bind = %name, connections = graceful.count(), "draining");
+    tracing::info!(bind = %name, connections = phase.count(), "draining");
     drop(tunnels);
+    phase.drain();
     let drained = async {
-        graceful.shutdown().await;
+        phase.drained().await;
         let _ = tunnels_done.recv().await;
     };
-    if tokio::time::timeout(drain, drained).await.is_err() {
-        tracing::warn!(bind = %name, "drain deadline passed; closing remaining connections");
+    // The proxy's own shutdown may end the drain early.
+    let mut proxy_kill = shared.kill.clone();
+    tokio::select! {
+        r = tokio::time::timeout(drain, drained) => if r.is_err() {
+            tracing::warn!(bind = %name, "drain deadline passed; closing remaining connections");
+        },
+        _ = proxy_kill.wait_for(|k| *k) => {}
     }
+    phase.kill();
     let _ = kill_tx.send(true);
 }
 
@@ -172,7 +179,7 @@ struct Conn {
     table: Arc<ArcSwap<BindTable>>,
     shared: Arc<Shared>,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: Watcher,
+    phase: Arc<Phase>,
     kill: watch::Receiver<bool>,
     tunnels: mpsc::Sender<()>,
     opts: ServeOptions,
@@ -232,8 +239,6 @@ impl Conn {
     where
         I: Read + Write + Unpin + Send + 'static,
     {
-        let mut kill = self.kill.clone();
-        let mut proxy_kill = self.shared.kill.clone();
         let peer_ip = http::HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or_else(|_| http::HeaderValue::from_static("unknown"));
         let ctx = Arc::new(ConnCtx {
@@ -252,14 +257,10 @@ impl Conn {
             .builder
             .serve_connection_with_upgrades(io, svc)
             .into_owned();
-        tokio::select! {
-            r = self.watcher.watch(conn) => {
-                if let Err(e) = r {
-                    tracing::debug!(%peer, error = %e, "connection ended with error");
-                }
-            }
-            _ = kill.wait_for(|k| *k) => {}
-            _ = proxy_kill.wait_for(|k| *k) => {}
+        // Drain and kill come through the bind's phase (drain.rs); a connection the proxy
+        // shuts down is killed through it too.
+        if let Some(Err(e)) = self.phase.guard(conn).await {
+            tracing::debug!(%peer, error = %e, "connection ended with error");
         }
     }
 }

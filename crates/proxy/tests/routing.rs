@@ -251,6 +251,22 @@ async fn header_modifiers_rewrite_and_forwarded_headers() {
     assert_eq!(ans.headers["x-resp"], "r");
     assert!(!ans.headers.contains_key("x-backend"));
 
+    // An earlier proxy's X-Forwarded-For gets the client appended.
+    let chained = send(
+        &client(),
+        port,
+        "GET",
+        "/full/x",
+        None,
+        &[("x-forwarded-for", "10.0.0.1")],
+    )
+    .await
+    .json();
+    assert_eq!(
+        chained["headers"]["x-forwarded-for"],
+        serde_json::json!(["10.0.0.1, 127.0.0.1"])
+    );
+
     assert_eq!(get(port, "/full/a/b", None).await.json()["path"], "/one");
     let j = get(port, "/per-backend", None).await.json();
     assert_eq!(j["headers"]["x-backend-filter"], serde_json::json!(["yes"]));
