@@ -60,7 +60,7 @@ impl Lease {
 }
 
 struct Idle {
-    lease: Lease,
+    lease: Box<Lease>,
     since: Instant,
 }
 
@@ -89,17 +89,19 @@ impl Conns {
         req: Request<ProxyBody>,
         upgrade: bool,
     ) -> Result<Response<ProxyBody>, UpstreamError> {
+        // Rare paths are boxed: their futures (connect, TLS handshake) are large, and this
+        // one is moved on every request.
         if self.h2 {
-            return self.send_h2(req).await;
+            return Box::pin(self.send_h2(req)).await;
         }
         if upgrade {
-            return self.send_upgrade(req).await;
+            return Box::pin(self.send_upgrade(req)).await;
         }
         let mut req = req;
         loop {
             let (mut lease, reused) = match self.checkout() {
                 Some(l) => (l, true),
-                None => (self.connect_h1().await?, false),
+                None => (Box::pin(self.connect_h1()).await?, false),
             };
             match send_on(&mut lease, req, reused).await {
                 Ok(resp) => return Ok(self.driven(resp, lease)),
@@ -114,7 +116,7 @@ impl Conns {
         }
     }
 
-    fn checkout(&self) -> Option<Lease> {
+    fn checkout(&self) -> Option<Box<Lease>> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let i = idle.pop()?;
         if i.since.elapsed() >= IDLE_TIMEOUT {
@@ -125,7 +127,7 @@ impl Conns {
         Some(i.lease)
     }
 
-    fn checkin(&self, lease: Lease) {
+    fn checkin(&self, lease: Box<Lease>) {
         // Polling here would cost a dispatcher pass per request; the poll that produced the
         // body's end has normally made the connection idle already.
         if !lease.reusable() {
@@ -144,19 +146,24 @@ impl Conns {
         idle.retain(|i| i.since.elapsed() < IDLE_TIMEOUT);
     }
 
-    async fn connect_h1(&self) -> Result<Lease, UpstreamError> {
+    /// Boxed: a connection is large and moves in and out of the pool on every request.
+    async fn connect_h1(&self) -> Result<Box<Lease>, UpstreamError> {
         let io = self.connector.connect().await?;
         let (tx, conn) = http1::handshake(io).await.map_err(|e| {
             tracing::debug!(error = %e, "upstream HTTP/1 handshake failed");
             UpstreamError::ConnectOther
         })?;
-        Ok(Lease {
+        Ok(Box::new(Lease {
             tx,
             conn: Some(conn),
-        })
+        }))
     }
 
-    fn driven(self: &Arc<Self>, resp: Response<Incoming>, lease: Lease) -> Response<ProxyBody> {
+    fn driven(
+        self: &Arc<Self>,
+        resp: Response<Incoming>,
+        lease: Box<Lease>,
+    ) -> Response<ProxyBody> {
         let (parts, body) = resp.into_parts();
         let body = Driven {
             body,
@@ -256,7 +263,7 @@ async fn send_on(
 /// body is complete (a body dropped early closes the connection: it cannot be reused).
 struct Driven {
     body: Incoming,
-    lease: Option<Lease>,
+    lease: Option<Box<Lease>>,
     conns: Arc<Conns>,
 }
 
