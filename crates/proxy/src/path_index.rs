@@ -1,6 +1,8 @@
 //! Per-virtual-host index from a request path to the routes whose path rule can match it, so
 //! first-match lookup costs O(path depth + candidates) instead of O(routes) on large virtual
 //! hosts. The answer is exactly the scan's: the lowest-index route whose whole match holds.
+//! Regex routes whose every match starts with a literal first segment (`/api/v[0-9]+` →
+//! `api`) are grouped by it; the others are tried for every path.
 
 use crate::routing::PathRule;
 use std::collections::HashMap;
@@ -16,10 +18,82 @@ pub(crate) struct PathIndex {
     prefix: HashMap<Box<str>, Vec<u32>>,
     /// `prefix_len[n]`: some prefix key has `n` bytes (skips hopeless hash lookups).
     prefix_len: Vec<bool>,
-    /// Routes that are candidates for every path (regular expressions).
-    always: Vec<u32>,
-    /// When there are many regex routes: all their (anchored) patterns in `always` order.
-    regex_set: Option<regex::RegexSet>,
+    /// Regex routes by the literal first path segment all their matches start with.
+    by_segment: HashMap<Box<str>, Regexes>,
+    /// Regex routes that are candidates for every path.
+    always: Regexes,
+}
+
+/// Regex routes in ascending order, with a `RegexSet` over them when there are many.
+#[derive(Default)]
+struct Regexes {
+    routes: Vec<u32>,
+    patterns: Vec<String>,
+    set: Option<regex::RegexSet>,
+}
+
+impl Regexes {
+    fn push(&mut self, i: u32, pattern: &str) {
+        self.routes.push(i);
+        self.patterns.push(pattern.to_string());
+    }
+
+    fn finish(&mut self) {
+        if self.routes.len() >= MIN_REGEX_SET {
+            // Too big for the set's limits: keep trying them one by one.
+            self.set = regex::RegexSet::new(&self.patterns).ok();
+        }
+        self.patterns = Vec::new();
+    }
+
+    fn first_match<T>(
+        &self,
+        path: &str,
+        best: &mut Option<(usize, T)>,
+        check: &mut impl FnMut(usize) -> Option<T>,
+    ) {
+        let Some(set) = &self.set else {
+            return scan(&self.routes, best, check);
+        };
+        // Set matches come in pattern order, i.e. ascending route index.
+        for k in set.matches(path).iter() {
+            let Some(&i) = self.routes.get(k) else {
+                continue;
+            };
+            let i = i as usize;
+            if best.as_ref().is_some_and(|(b, _)| *b <= i) {
+                return;
+            }
+            if let Some(m) = check(i) {
+                *best = Some((i, m));
+                return;
+            }
+        }
+    }
+}
+
+/// The literal first path segment every match of `re` (anchored) starts with, if there is
+/// one: each of its literal prefixes must be `/segment/...`, all with the same segment.
+fn literal_segment(re: &regex::Regex) -> Option<String> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::Parser::new().parse(re.as_str()).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let mut segment: Option<&[u8]> = None;
+    for lit in seq.literals()? {
+        let rest = lit.as_bytes().strip_prefix(b"/")?;
+        let end = rest.iter().position(|&b| b == b'/')?;
+        match segment {
+            Some(s) if s != &rest[..end] => return None,
+            _ => segment = Some(&rest[..end]),
+        }
+    }
+    String::from_utf8(segment?.to_vec()).ok()
+}
+
+/// The first segment of `path` (`/a/b` → `a`).
+fn first_segment(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix('/')?;
+    Some(rest.split('/').next().unwrap_or(rest))
 }
 
 impl PathIndex {
@@ -32,10 +106,9 @@ impl PathIndex {
             exact: HashMap::new(),
             prefix: HashMap::new(),
             prefix_len: Vec::new(),
-            always: Vec::new(),
-            regex_set: None,
+            by_segment: HashMap::new(),
+            always: Regexes::default(),
         };
-        let mut patterns = Vec::new();
         for (i, rule) in rules.enumerate() {
             let i = i as u32;
             match rule {
@@ -47,15 +120,19 @@ impl PathIndex {
                     ix.prefix_len[p.len()] = true;
                     ix.prefix.entry(p.as_str().into()).or_default().push(i);
                 }
-                PathRule::Regex(r) => {
-                    ix.always.push(i);
-                    patterns.push(r.as_str());
-                }
+                PathRule::Regex(r) => match literal_segment(r) {
+                    Some(seg) => ix
+                        .by_segment
+                        .entry(seg.into())
+                        .or_default()
+                        .push(i, r.as_str()),
+                    None => ix.always.push(i, r.as_str()),
+                },
             }
         }
-        if patterns.len() >= MIN_REGEX_SET {
-            // Too big for the set's limits: keep trying them one by one.
-            ix.regex_set = regex::RegexSet::new(&patterns).ok();
+        ix.always.finish();
+        for group in ix.by_segment.values_mut() {
+            group.finish();
         }
         Some(ix)
     }
@@ -85,25 +162,10 @@ impl PathIndex {
                 scan(list, &mut best, &mut check);
             }
         }
-        match &self.regex_set {
-            // Set matches come in pattern order, i.e. ascending route index.
-            Some(set) => {
-                for k in set.matches(path).iter() {
-                    let Some(&i) = self.always.get(k) else {
-                        continue;
-                    };
-                    let i = i as usize;
-                    if best.as_ref().is_some_and(|(b, _)| *b <= i) {
-                        break;
-                    }
-                    if let Some(m) = check(i) {
-                        best = Some((i, m));
-                        break;
-                    }
-                }
-            }
-            None => scan(&self.always, &mut best, &mut check),
+        if let Some(group) = first_segment(path).and_then(|seg| self.by_segment.get(seg)) {
+            group.first_match(path, &mut best, &mut check);
         }
+        self.always.first_match(path, &mut best, &mut check);
         best
     }
 }
@@ -160,13 +222,47 @@ mod tests {
             .collect();
         rules.push(PathRule::prefix("/r"));
         let ix = PathIndex::build(rules.iter()).unwrap();
-        assert!(ix.regex_set.is_some());
+        assert!(ix.by_segment["r"].set.is_some());
         let holds = |i: usize, path: &str| {
             (!i.is_multiple_of(4))
                 .then(|| rules[i].matches(path))
                 .flatten()
         };
         for path in ["/r/0", "/r/0abc", "/r/3x", "/r/6", "/r/9", "/r", "/x"] {
+            let scanned = (0..rules.len()).find_map(|i| holds(i, path).map(|m| (i, m)));
+            assert_eq!(ix.first_match(path, |i| holds(i, path)), scanned, "{path}");
+        }
+    }
+
+    #[test]
+    fn regexes_are_grouped_by_their_literal_first_segment() {
+        let re = |p: &str| anchored(p).unwrap();
+        assert_eq!(literal_segment(&re("/api/v[0-9]+")).as_deref(), Some("api"));
+        assert_eq!(literal_segment(&re("/api/(a|b)")).as_deref(), Some("api"));
+        assert_eq!(literal_segment(&re("/(api|web)/x")), None);
+        assert_eq!(literal_segment(&re("/api[0-9]/x")), None);
+        assert_eq!(literal_segment(&re("/ap.*")), None);
+        assert_eq!(literal_segment(&re(".*")), None);
+        assert_eq!(literal_segment(&re("/api/x|/web/y")), None);
+        assert_eq!(literal_segment(&re("(?i)/api/x")), None);
+
+        // Grouped, ungrouped and other rules interleaved: still the scan's answer.
+        let mut rules = vec![];
+        for i in 0..60 {
+            rules.push(match i % 5 {
+                0 => PathRule::Regex(re(&format!("/g{}/[a-z]+", i % 4))),
+                1 => PathRule::Regex(re(&format!("/g{}.*", i % 3))),
+                2 => PathRule::prefix(&format!("/g{}", i % 4)),
+                3 => PathRule::Regex(re("/(g1|g2)/[0-9]+")),
+                _ => PathRule::Exact(format!("/g{}/abc", i % 4)),
+            });
+        }
+        let ix = PathIndex::build(rules.iter()).unwrap();
+        assert!(ix.by_segment.contains_key("g0"));
+        let holds = |i: usize, path: &str| (i % 7 != 3).then(|| rules[i].matches(path)).flatten();
+        for path in [
+            "/g0/abc", "/g1/abc", "/g2/12", "/g3/x", "/g1", "/g10/a", "/h/abc", "/", "",
+        ] {
             let scanned = (0..rules.len()).find_map(|i| holds(i, path).map(|m| (i, m)));
             assert_eq!(ix.first_match(path, |i| holds(i, path)), scanned, "{path}");
         }
