@@ -3,8 +3,10 @@
 //!
 //! Start here, then: `compile.rs` (IR → tables), `lookup.rs` (listener → virtual host →
 //! route), `handler.rs` (one request: lookup, filters, action), `forward.rs` (upstream
-//! attempts, retries, mirrors, WebSocket), `upstream.rs` (per-endpoint pools), `listener.rs`
-//! (sockets, drain), `tls.rs` (SNI certificates), `l4/` (TCPRoute, UDPRoute and TLSRoute
+//! attempts, retries, mirrors, WebSocket), `upstream.rs` (endpoints, clusters),
+//! `upstream_http.rs` (upstream connections: HTTP/1 pool driven by the request's task, h2c),
+//! `listener.rs` (sockets), `drain.rs` (drain and kill of a bind's connections), `tls.rs`
+//! (SNI certificates), `l4/` (TCPRoute, UDPRoute and TLSRoute
 //! sockets). Hardening: `framing.rs` + `sniff.rs`
 //! (strict HTTP/1 framing, limits), `conn_limit.rs`, `ejection.rs` (outlier detection).
 
