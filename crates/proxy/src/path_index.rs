@@ -77,6 +77,15 @@ impl Regexes {
 fn literal_segment(re: &regex::Regex) -> Option<String> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let hir = regex_syntax::Parser::new().parse(re.as_str()).ok()?;
+    // The literals are prefixes of a match, not of the path, unless every match starts at
+    // the path's start (a pattern can escape `anchored`'s group: `/a)|(?:/b`).
+    if !hir
+        .properties()
+        .look_set_prefix()
+        .contains(regex_syntax::hir::Look::Start)
+    {
+        return None;
+    }
     let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
     let mut segment: Option<&[u8]> = None;
     for lit in seq.literals()? {
@@ -245,6 +254,9 @@ mod tests {
         assert_eq!(literal_segment(&re(".*")), None);
         assert_eq!(literal_segment(&re("/api/x|/web/y")), None);
         assert_eq!(literal_segment(&re("(?i)/api/x")), None);
+        // Escapes the anchoring group: its second branch matches anywhere in the path.
+        assert_eq!(literal_segment(&re("/api/x)|(?:/api/y")), None);
+        assert!(re("/api/x)|(?:/api/y").is_match("/web/api/y"));
 
         // Grouped, ungrouped and other rules interleaved: still the scan's answer.
         let mut rules = vec![];

@@ -127,12 +127,39 @@ impl Conns {
         Some(i.lease)
     }
 
-    fn checkin(&self, lease: Box<Lease>) {
+    fn checkin(self: &Arc<Self>, mut lease: Box<Lease>) {
         // Polling here would cost a dispatcher pass per request; the poll that produced the
         // body's end has normally made the connection idle already.
-        if !lease.reusable() {
+        if lease.reusable() {
+            return self.push(lease);
+        }
+        if lease.conn.is_none() {
             return;
         }
+        // The response ended while the request body is still going up (the backend answered
+        // early): finish sending it, as the backend may still read it, then pool the
+        // connection. Bounded by the client connection, which feeds that body.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let conns = self.clone();
+        rt.spawn(async move {
+            poll_fn(|cx| {
+                lease.drive(cx);
+                if lease.conn.is_none() || lease.tx.is_ready() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            if lease.reusable() {
+                conns.push(lease);
+            }
+        });
+    }
+
+    fn push(&self, lease: Box<Lease>) {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE {
@@ -200,33 +227,60 @@ impl Conns {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .filter(|tx| !tx.is_closed());
-        let mut tx = match cached {
-            Some(tx) => tx,
-            None => {
-                let io = self.connector.connect().await?;
-                let (tx, conn) = http2::Builder::new(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .handshake(io)
-                    .await
-                    .map_err(|e| {
-                        tracing::debug!(error = %e, "upstream HTTP/2 handshake failed");
-                        UpstreamError::ConnectOther
-                    })?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "upstream connection failed");
-                    }
-                });
-                *self.shared_h2.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
-                tx
-            }
+        let (mut tx, reused) = match cached {
+            Some(tx) => (tx, true),
+            None => (self.connect_h2().await?, false),
         };
+        let sent = match tx.ready().await {
+            Ok(()) => tx.try_send_request(req).await,
+            Err(_) if reused => return Box::pin(self.retry_h2(req)).await,
+            Err(_) => return Err(UpstreamError::Io),
+        };
+        match sent {
+            Ok(resp) => Ok(resp.map(crate::body::incoming)),
+            // The shared connection went away before taking it (GOAWAY, idle close): once
+            // more on a new one.
+            Err(mut e) => match e.take_message() {
+                Some(req) if reused => Box::pin(self.retry_h2(req)).await,
+                _ => {
+                    tracing::debug!(error = %e.error(), "upstream request failed");
+                    Err(UpstreamError::Io)
+                }
+            },
+        }
+    }
+
+    async fn retry_h2(
+        &self,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<ProxyBody>, UpstreamError> {
+        let mut tx = self.connect_h2().await?;
         tx.ready().await.map_err(|_| UpstreamError::Io)?;
         let resp = tx.send_request(req).await.map_err(|e| {
             tracing::debug!(error = %e, "upstream request failed");
             UpstreamError::Io
         })?;
         Ok(resp.map(crate::body::incoming))
+    }
+
+    /// A new shared h2c connection (driven by its own task), cached for the next requests.
+    async fn connect_h2(&self) -> Result<http2::SendRequest<ProxyBody>, UpstreamError> {
+        let io = self.connector.connect().await?;
+        let (tx, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(io)
+            .await
+            .map_err(|e| {
+                tracing::debug!(error = %e, "upstream HTTP/2 handshake failed");
+                UpstreamError::ConnectOther
+            })?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream connection failed");
+            }
+        });
+        *self.shared_h2.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
+        Ok(tx)
     }
 }
 
