@@ -24,7 +24,9 @@ pub(crate) fn check<B>(
     {
         return Err(StatusCode::BAD_REQUEST);
     }
-    if headers.get_all(header::HOST).iter().nth(1).is_some() {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
         return Err(StatusCode::BAD_REQUEST);
     }
     if h1 {
@@ -36,6 +38,10 @@ pub(crate) fn check<B>(
     }
     if target_len(req) > limits.max_uri_bytes {
         return Err(StatusCode::URI_TOO_LONG);
+    }
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (HTTP/1.0 may omit it).
+    if host.is_none() && req.version() == Version::HTTP_11 {
+        return Err(StatusCode::BAD_REQUEST);
     }
     Ok(())
 }
@@ -123,6 +129,17 @@ mod tests {
         assert_eq!(status(&req(v11, "/", &gzip)), Some(501));
         let hosts = [("host", "a"), ("host", "a")];
         assert_eq!(status(&req(v11, "/", &hosts)), Some(400));
+        assert_eq!(
+            status(&req(v11, "/", &[])),
+            Some(400),
+            "HTTP/1.1 needs Host"
+        );
+        assert_eq!(status(&req(Version::HTTP_10, "/", &[])), None);
+        assert_eq!(
+            status(&req(Version::HTTP_2, "/", &[])),
+            None,
+            ":authority instead"
+        );
         assert_eq!(status(&req(Version::HTTP_2, "/", &hosts)), Some(400));
         let r = req(v11, "/", &[("host", "a")]);
         assert_eq!(
@@ -142,14 +159,18 @@ mod tests {
         let three = [("a", "1"), ("b", "2"), ("b", "3")];
         assert_eq!(s(&req(Version::HTTP_2, "/", &three)), Some(431));
         assert_eq!(s(&req(Version::HTTP_2, "/", &three[..2])), None);
-        assert_eq!(s(&req(Version::HTTP_11, "/0123456789012345678", &[])), None);
+        let host = [("host", "a")];
         assert_eq!(
-            s(&req(Version::HTTP_11, "/01234567890123456789", &[])),
+            s(&req(Version::HTTP_11, "/0123456789012345678", &host)),
+            None
+        );
+        assert_eq!(
+            s(&req(Version::HTTP_11, "/01234567890123456789", &host)),
             Some(414)
         );
         // Absolute-form counts scheme and authority: 4 + 3 + 9 + 5 = 21 bytes.
         assert_eq!(
-            s(&req(Version::HTTP_11, "http://a.example/1234", &[])),
+            s(&req(Version::HTTP_11, "http://a.example/1234", &host)),
             Some(414)
         );
         assert_eq!(s(&req(Version::HTTP_2, "http://a.example/1234", &[])), None);

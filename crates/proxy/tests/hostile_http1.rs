@@ -327,6 +327,27 @@ async fn duplicate_host_headers_are_rejected() {
     assert!(!b.seen().iter().any(|p| p == "/two-hosts"));
 }
 
+/// RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400; HTTP/1.0 may omit it.
+#[tokio::test]
+async fn http11_without_host_is_rejected() {
+    let (_p, b, port) = gateway(Duration::from_secs(5)).await;
+    let cases = [
+        ("no host", req("GET /no-host HTTP/1.1", "")),
+        (
+            "absolute form, no host",
+            req("GET http://a/no-host HTTP/1.1", ""),
+        ),
+    ];
+    expect_rejected(port, &b, &cases, 400).await;
+    assert!(!b.seen().iter().any(|p| p.contains("no-host")));
+    let r = exchange(port, &req("GET /old HTTP/1.0", ""), WINDOW).await;
+    assert!(
+        r.head().starts_with("HTTP/1.0 200"),
+        "HTTP/1.0: {:?}",
+        r.head()
+    );
+}
+
 fn big_headers(total: usize) -> Vec<u8> {
     let mut head = String::from("GET /big HTTP/1.1\r\nHost: a");
     let mut i = 0;
