@@ -11,27 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use trellis_testkit::echo::EchoHandle;
-
-fn gateway(port: u16) -> String {
-    base_config(port, &[])
-}
-
-fn backend(name: &str, ports: &[u16]) -> String {
-    let endpoints: Vec<String> = ports
-        .iter()
-        .map(|p| format!("{{address: 127.0.0.1, port: {p}}}"))
-        .collect();
-    format!(
-        "---
-apiVersion: trellis.dev/v1alpha1
-kind: Backend
-metadata: {{name: {name}, namespace: default}}
-spec:
-  endpoints: [{}]
-",
-        endpoints.join(", ")
-    )
-}
+use trellis_testkit::fixtures::{backend_yaml, gateway_yaml};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_of_three_backends_killed_under_load_keeps_999_permille() {
@@ -54,8 +34,8 @@ spec:
   - backendRefs: [{{group: trellis.dev, kind: Backend, name: three}}]
     retry: {{attempts: 2, codes: [502, 503, 504]}}
 ",
-        gateway(port),
-        backend("three", &ports)
+        gateway_yaml(port),
+        backend_yaml("three", &ports)
     );
     std::fs::write(dir.path().join("all.yaml"), cfg).unwrap();
     let app = start(dir.path()).await;
@@ -188,10 +168,10 @@ spec:
   parentRefs: [{{name: gw}}]
   rules:
 {}{}{}",
-        gateway(port),
-        backend("refused", &[refused]),
-        backend("reset", &[reset]),
-        backend("hang", &[hang]),
+        gateway_yaml(port),
+        backend_yaml("refused", &[refused]),
+        backend_yaml("reset", &[reset]),
+        backend_yaml("hang", &[hang]),
         rule("/refused", "refused"),
         rule("/reset", "reset"),
         rule("/hang", "hang"),

@@ -9,10 +9,12 @@
 //! [`udp_echo`] (UDP JSON echo), [`dns`] (a minimal A-record responder);
 //! [`tls_client`] holds the TLS dial and the `tls_connection_rejected` probe, and [`backend`]
 //! what these servers share ([`backend::BackendIdentity`], [`backend::ServerHandle`]).
+//! [`fixtures`]: a free port and minimal gateway YAML for end-to-end tests.
 
 pub mod backend;
 pub mod dns;
 pub mod echo;
+pub mod fixtures;
 pub mod grpc_echo;
 pub mod tcp_echo;
 pub mod tls_client;

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use trellis_app::{App, AppOptions, LiveState};
 use trellis_testkit::echo::{self, EchoHandle, EchoMode, EchoOptions};
+use trellis_testkit::fixtures::{backend_yaml, gateway_yaml};
 
 pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
@@ -18,14 +19,7 @@ pub fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use trellis_testkit::fixtures::free_port;
 
 pub async fn echo(pod: &str) -> EchoHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -49,33 +43,9 @@ pub async fn start(dir: &Path) -> App {
 
 /// GatewayClass + a Gateway on 127.0.0.1:`port` + Backends for the given echo servers.
 pub fn base_config(port: u16, backends: &[(&str, &EchoHandle)]) -> String {
-    let mut out = format!(
-        "apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {{name: trellis}}
-spec: {{controllerName: trellis.dev/gateway-controller}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: default}}
-spec:
-  gatewayClassName: trellis
-  addresses: [{{type: IPAddress, value: 127.0.0.1}}]
-  listeners:
-  - {{name: http, protocol: HTTP, port: {port}}}
-"
-    );
+    let mut out = gateway_yaml(port);
     for (name, handle) in backends {
-        out.push_str(&format!(
-            "---
-apiVersion: trellis.dev/v1alpha1
-kind: Backend
-metadata: {{name: {name}, namespace: default}}
-spec:
-  endpoints: [{{address: 127.0.0.1, port: {}}}]
-",
-            handle.local_addr.port()
-        ));
+        out.push_str(&backend_yaml(name, &[handle.local_addr.port()]));
     }
     out
 }

@@ -184,14 +184,7 @@ fn websocket(req: &mut Request<Incoming>) -> Response<Body> {
         .unwrap()
 }
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use trellis_testkit::fixtures::free_port;
 
 pub fn cluster(name: &str, backends: &[&Backend]) -> ir::Cluster {
     ir::Cluster {
