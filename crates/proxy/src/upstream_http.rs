@@ -175,15 +175,19 @@ impl Conns {
 
     /// Boxed: a connection is large and moves in and out of the pool on every request.
     async fn connect_h1(&self) -> Result<Box<Lease>, UpstreamError> {
-        let io = self.connector.connect().await?;
-        let (tx, conn) = http1::handshake(io).await.map_err(|e| {
-            tracing::debug!(error = %e, "upstream HTTP/1 handshake failed");
-            UpstreamError::ConnectOther
-        })?;
+        let (tx, conn) = self.handshake_h1().await?;
         Ok(Box::new(Lease {
             tx,
             conn: Some(conn),
         }))
+    }
+
+    async fn handshake_h1(&self) -> Result<(http1::SendRequest<ProxyBody>, H1Conn), UpstreamError> {
+        let io = self.connector.connect().await?;
+        http1::handshake(io).await.map_err(|e| {
+            tracing::debug!(error = %e, "upstream HTTP/1 handshake failed");
+            UpstreamError::ConnectOther
+        })
     }
 
     fn driven(
@@ -204,10 +208,7 @@ impl Conns {
         &self,
         req: Request<ProxyBody>,
     ) -> Result<Response<ProxyBody>, UpstreamError> {
-        let io = self.connector.connect().await?;
-        let (mut tx, conn) = http1::handshake(io)
-            .await
-            .map_err(|_| UpstreamError::ConnectOther)?;
+        let (mut tx, conn) = self.handshake_h1().await?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(error = %e, "upstream connection failed");
@@ -220,47 +221,41 @@ impl Conns {
         Ok(resp.map(crate::body::incoming))
     }
 
-    async fn send_h2(&self, req: Request<ProxyBody>) -> Result<Response<ProxyBody>, UpstreamError> {
-        let cached = self
+    async fn send_h2(
+        &self,
+        mut req: Request<ProxyBody>,
+    ) -> Result<Response<ProxyBody>, UpstreamError> {
+        let mut cached = self
             .shared_h2
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .filter(|tx| !tx.is_closed());
-        let (mut tx, reused) = match cached {
-            Some(tx) => (tx, true),
-            None => (self.connect_h2().await?, false),
-        };
-        let sent = match tx.ready().await {
-            Ok(()) => tx.try_send_request(req).await,
-            Err(_) if reused => return Box::pin(self.retry_h2(req)).await,
-            Err(_) => return Err(UpstreamError::Io),
-        };
-        match sent {
-            Ok(resp) => Ok(resp.map(crate::body::incoming)),
-            // The shared connection went away before taking it (GOAWAY, idle close): once
-            // more on a new one.
-            Err(mut e) => match e.take_message() {
-                Some(req) if reused => Box::pin(self.retry_h2(req)).await,
-                _ => {
-                    tracing::debug!(error = %e.error(), "upstream request failed");
-                    Err(UpstreamError::Io)
+        loop {
+            // A request the shared connection never took (GOAWAY, idle close) goes once more,
+            // on a new connection.
+            let reused = cached.is_some();
+            let mut tx = match cached.take() {
+                Some(tx) => tx,
+                None => self.connect_h2().await?,
+            };
+            if tx.ready().await.is_err() {
+                if reused {
+                    continue;
                 }
-            },
+                return Err(UpstreamError::Io);
+            }
+            match tx.try_send_request(req).await {
+                Ok(resp) => return Ok(resp.map(crate::body::incoming)),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => {
+                        tracing::debug!(error = %e.error(), "upstream request failed");
+                        return Err(UpstreamError::Io);
+                    }
+                },
+            }
         }
-    }
-
-    async fn retry_h2(
-        &self,
-        req: Request<ProxyBody>,
-    ) -> Result<Response<ProxyBody>, UpstreamError> {
-        let mut tx = self.connect_h2().await?;
-        tx.ready().await.map_err(|_| UpstreamError::Io)?;
-        let resp = tx.send_request(req).await.map_err(|e| {
-            tracing::debug!(error = %e, "upstream request failed");
-            UpstreamError::Io
-        })?;
-        Ok(resp.map(crate::body::incoming))
     }
 
     /// A new shared h2c connection (driven by its own task), cached for the next requests.
